@@ -1,0 +1,39 @@
+"""Who is making a request: the authenticated user, separate from what they may do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """An authenticated user. ``name`` is unique and is what logs and rooms record."""
+
+    id: int
+    name: str
+    admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a request presents, independent of the web framework.
+
+    ``headers`` are the request headers; ``query_token`` is a ``?token=``
+    parameter, accepted on WebSocket upgrades only (browsers cannot set headers
+    there).
+    """
+
+    headers: Mapping[str, str]
+    query_token: str | None = None
+
+
+class IdentityProvider(Protocol):
+    """Resolves a request's credentials to a user, or None if it presents none that are valid.
+
+    Login methods (tokens now; PAM, OAuth sessions later) each implement this;
+    the app asks them in order.
+    """
+
+    async def identify(self, credentials: Credentials) -> User | None: ...

@@ -1,0 +1,182 @@
+"""Users and their API tokens.
+
+A token is shown once, when created; only its SHA-256 is stored (tokens are
+256-bit random, so a plain hash is enough, as in JupyterHub). Requests present
+it as ``Authorization: token <t>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+from .identity import Credentials, User
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("admin", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(8), nullable=False),
+    Column("note", String(255), nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("last_used", Float, nullable=True),
+)
+
+TOKEN_PREFIX_LENGTH = 4
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    id: int
+    username: str
+    prefix: str
+    note: str
+    created_at: float
+    last_used: float | None
+
+
+class UnknownUser(LookupError):
+    """No user has this name."""
+
+
+class Users:
+    """The users table: created on first use by CLI, login or admin API."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get_or_create(self, name: str, admin: bool = False) -> User:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(users).where(users.c.name == name)).first()
+            if row is None:
+                key = conn.execute(
+                    insert(users).values(name=name, admin=admin, created_at=time.time())
+                ).inserted_primary_key
+                assert key is not None
+                return User(int(key[0]), name, admin)
+            if admin and not row.admin:
+                conn.execute(update(users).where(users.c.id == row.id).values(admin=True))
+            return User(row.id, row.name, bool(row.admin or admin))
+
+    def get(self, name: str) -> User:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(users).where(users.c.name == name)).first()
+        if row is None:
+            raise UnknownUser(name)
+        return User(row.id, row.name, bool(row.admin))
+
+
+class Tokens:
+    """API tokens: create, list, revoke, and identify requests by them."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.users = Users(engine)
+
+    def create(self, username: str, note: str = "") -> str:
+        """Create a token for ``username`` (creating the user if needed); return it."""
+        user = self.users.get_or_create(username)
+        token = secrets.token_hex(32)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(api_tokens).values(
+                    user_id=user.id,
+                    hash=_hash(token),
+                    prefix=token[:TOKEN_PREFIX_LENGTH],
+                    note=note,
+                    created_at=time.time(),
+                )
+            )
+        return token
+
+    def list_tokens(self, username: str | None = None) -> list[TokenInfo]:
+        query = (
+            select(api_tokens, users.c.name)
+            .join(users, users.c.id == api_tokens.c.user_id)
+            .order_by(api_tokens.c.id)
+        )
+        if username is not None:
+            query = query.where(users.c.name == username)
+        with self.engine.begin() as conn:
+            rows = conn.execute(query).all()
+        return [
+            TokenInfo(r.id, r.name, r.prefix, r.note, r.created_at, r.last_used) for r in rows
+        ]
+
+    def revoke(self, token_id: int) -> bool:
+        """Revoke a token by id; False if there was none."""
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(api_tokens).where(api_tokens.c.id == token_id))
+        return result.rowcount > 0
+
+    def user_for_token(self, token: str) -> User | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(users.c.id, users.c.name, users.c.admin, api_tokens.c.id.label("tid"))
+                .join(api_tokens, users.c.id == api_tokens.c.user_id)
+                .where(api_tokens.c.hash == _hash(token))
+            ).first()
+            if row is None:
+                return None
+            conn.execute(
+                update(api_tokens).where(api_tokens.c.id == row.tid).values(last_used=time.time())
+            )
+        return User(row.id, row.name, bool(row.admin))
+
+
+class TokenIdentityProvider:
+    """Identifies requests by ``Authorization: token <t>`` (or ``?token=`` on WebSockets)."""
+
+    def __init__(self, tokens: Tokens) -> None:
+        self.tokens = tokens
+
+    async def identify(self, credentials: Credentials) -> User | None:
+        token = parse_authorization(credentials.headers.get("Authorization", ""))
+        if token is None:
+            token = credentials.query_token
+        if not token:
+            return None
+        return await asyncio.to_thread(self.tokens.user_for_token, token)
+
+
+def parse_authorization(header: str) -> str | None:
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() in ("token", "bearer") and value.strip():
+        return value.strip()
+    return None

@@ -1,0 +1,198 @@
+"""The ``collab-server`` command: configuration -> services -> routes -> listen.
+
+Configuration comes, in increasing priority, from defaults that need nothing
+else, a ``collab_server_config.py`` file, and ``--Class.trait=value`` flags
+(or the short aliases below), as in Jupyter Server and JupyterHub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from traitlets import Float, Integer, Unicode, default
+from traitlets.config import Application, Configurable
+
+from crdt.room import RoomSettings
+
+from .routes import make_app
+from .services import Services, Settings
+
+log = logging.getLogger("collab_server")
+
+MiB = 1024 * 1024
+
+
+class ServerConfig(Configurable):
+    """Settings shared by the server and its admin subcommands."""
+
+    config_file = Unicode(
+        "collab_server_config.py", config=True, help="Configuration file to load, if it exists."
+    )
+    root_dir = Unicode(
+        "notebooks", config=True, help="Folder holding the notebooks (created if missing)."
+    )
+    data_dir = Unicode(
+        "data",
+        config=True,
+        help="Folder for the server's own files: SQLite databases and checkpoints.",
+    )
+    db_url = Unicode(
+        "",
+        config=True,
+        help="SQLAlchemy URL of the main database (users, tokens, notebook ids). "
+        "Default: a SQLite file in data_dir. PostgreSQL: postgresql+psycopg://user@host/db.",
+    )
+    store_url = Unicode(
+        "",
+        config=True,
+        help="SQLAlchemy URL of the document update store. Default: its own SQLite file "
+        "in data_dir when db_url is SQLite, else db_url.",
+    )
+    sqlite_synchronous = Unicode(
+        "NORMAL",
+        config=True,
+        help="SQLite 'synchronous' pragma. NORMAL survives a crash of the server process; "
+        "FULL also survives power loss.",
+    )
+
+    def settings(self) -> Settings:
+        return Settings(
+            root_dir=Path(self.root_dir).absolute(),
+            data_dir=Path(self.data_dir).absolute(),
+            db_url=self.db_url,
+            store_url=self.store_url,
+            sqlite_synchronous=self.sqlite_synchronous,
+        )
+
+
+DB_ALIASES = {
+    "data-dir": "ServerConfig.data_dir",
+    "db-url": "ServerConfig.db_url",
+    "config": "ServerConfig.config_file",
+}
+
+
+def load_config_file(app: Application) -> None:
+    """Load the configuration file named by ServerConfig.config_file; flags still win."""
+    path = Path(ServerConfig(parent=app).config_file)
+    if path.exists():
+        app.load_config_file(str(path))
+        app.update_config(app.cli_config)
+
+
+class CollabServer(Application):
+    """A multi-user, real-time collaborative Jupyter notebook server."""
+
+    name = "collab-server"
+    description = __doc__ or ""
+    classes = [ServerConfig]
+
+    aliases = {
+        "ip": "CollabServer.ip",
+        "port": "CollabServer.port",
+        "root-dir": "ServerConfig.root_dir",
+        **DB_ALIASES,
+        "log-level": "Application.log_level",
+    }
+    flags = {
+        "debug": ({"Application": {"log_level": logging.DEBUG}}, "Log everything."),
+    }
+    subcommands = {
+        "token": ("collab_server.cli_token.TokenApp", "Create, list and revoke API tokens."),
+    }
+
+    ip = Unicode("127.0.0.1", config=True, help="Address to listen on.")
+    port = Integer(8765, config=True, help="Port to listen on (0 picks a free one).")
+    save_delay = Float(
+        1.0, config=True, help="Seconds after a change before the .ipynb file is written."
+    )
+    room_idle_timeout = Float(
+        60.0, config=True, help="Seconds a notebook with nobody connected stays in memory."
+    )
+    disk_poll_interval = Float(
+        1.0, config=True, help="Seconds between checks for .ipynb files changed by other programs."
+    )
+    compact_after_updates = Integer(
+        500, config=True, help="Fold a room's stored updates into a snapshot after this many."
+    )
+    max_message_size = Integer(
+        128 * MiB, config=True, help="Largest WebSocket message accepted, in bytes."
+    )
+    max_send_buffer = Integer(
+        64 * MiB,
+        config=True,
+        help="Bytes queued for one slow client before it is disconnected (it resyncs on reconnect).",
+    )
+    websocket_ping_interval = Float(
+        30.0, config=True, help="Seconds between WebSocket pings that detect dead clients."
+    )
+    worker_processes = Integer(
+        1, config=True, help="Processes that convert between .ipynb files and documents."
+    )
+
+    @default("log_level")
+    def _log_level_default(self) -> int:
+        return logging.INFO
+
+    def initialize(self, argv: Any = None) -> None:
+        super().initialize(argv)
+        if self.subapp is None:
+            load_config_file(self)
+
+    def settings(self) -> Settings:
+        settings = ServerConfig(parent=self).settings()
+        settings.room_idle_timeout = self.room_idle_timeout
+        settings.disk_poll_interval = self.disk_poll_interval
+        settings.worker_processes = self.worker_processes
+        settings.room = RoomSettings(
+            save_delay=self.save_delay, compact_after_updates=self.compact_after_updates
+        )
+        return settings
+
+    def start(self) -> None:
+        if self.subapp is not None:
+            self.subapp.start()
+            return
+        logging.basicConfig(
+            level=self.log_level, format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
+        )
+        asyncio.run(self.serve())
+
+    async def serve(self) -> None:
+        """Run until SIGINT or SIGTERM, then save every open notebook and exit."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with Services(self.settings()) as services:
+            app = make_app(
+                services,
+                max_send_buffer=self.max_send_buffer,
+                websocket_max_message_size=self.max_message_size,
+                websocket_ping_interval=self.websocket_ping_interval,
+            )
+            server = HTTPServer(app, max_body_size=self.max_message_size)
+            sockets = bind_sockets(self.port, self.ip)
+            server.add_sockets(sockets)
+            port = sockets[0].getsockname()[1]
+            log.info("collab-server listening on http://%s:%d/", self.ip, port)
+            print(f"collab-server listening on http://{self.ip}:{port}/", flush=True)
+            await stop.wait()
+            log.info("shutting down: saving open notebooks")
+            server.stop()
+            await server.close_all_connections()
+
+
+def main() -> None:
+    CollabServer.launch_instance()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

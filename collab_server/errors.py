@@ -1,0 +1,60 @@
+"""Domain errors -> HTTP status codes and WebSocket close codes, in one place."""
+
+from __future__ import annotations
+
+from auth.tokens import UnknownUser
+from crdt.errors import (
+    AlreadyExists,
+    InvalidNotebook,
+    InvalidPath,
+    NotebookNotFound,
+    ProtocolError,
+    StaleClient,
+)
+
+# WebSocket close codes (4000-4999 are for applications).
+WS_GOING_AWAY = 1001
+WS_UNSUPPORTED_DATA = 1003
+WS_INVALID_DATA = 1007
+WS_POLICY_VIOLATION = 1008
+WS_TOO_BIG = 1009
+WS_INTERNAL_ERROR = 1011
+WS_RELOAD_REQUIRED = 4409  # 4400-4499: y-websocket clients stop reconnecting
+WS_NOT_FOUND = 4404
+WS_CLIENT_TOO_SLOW = 4008
+
+HTTP_STATUS: dict[type[Exception], int] = {
+    InvalidPath: 400,
+    NotebookNotFound: 404,
+    UnknownUser: 404,
+    AlreadyExists: 409,
+    InvalidNotebook: 422,
+}
+
+WS_CLOSE: dict[type[Exception], int] = {
+    ProtocolError: WS_INVALID_DATA,
+    StaleClient: WS_RELOAD_REQUIRED,
+    NotebookNotFound: WS_NOT_FOUND,
+    InvalidNotebook: WS_INTERNAL_ERROR,
+}
+
+
+def http_status(error: BaseException) -> int | None:
+    """The HTTP status of a domain error, or None if it is not one."""
+    for cls in type(error).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return None
+
+
+def ws_close_code(error: BaseException) -> int:
+    for cls in type(error).__mro__:
+        if cls in WS_CLOSE:
+            return WS_CLOSE[cls]
+    return WS_INTERNAL_ERROR
+
+
+def close_reason(error: BaseException) -> str:
+    """A close reason fits in 123 bytes of UTF-8."""
+    text = str(error) or type(error).__name__
+    return text.encode("utf-8")[:120].decode("utf-8", "ignore")

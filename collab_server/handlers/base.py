@@ -1,0 +1,94 @@
+"""What every HTTP handler shares: authentication and the one place errors are written."""
+
+from __future__ import annotations
+
+import json
+import logging
+from types import TracebackType
+from typing import Any, cast
+
+from tornado import web
+
+from auth.identity import Credentials, IdentityProvider, User
+
+from ..errors import http_status
+
+log = logging.getLogger(__name__)
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
+
+
+def credentials(request: Any, allow_query_token: bool = False) -> Credentials:
+    token = request.query_arguments.get("token", [b""])[0].decode() if allow_query_token else None
+    return Credentials(headers=request.headers, query_token=token or None)
+
+
+class APIHandler(web.RequestHandler):
+    """A JSON API handler; every request must be authenticated."""
+
+    identity: IdentityProvider
+    user: User
+
+    def initialize(self, identity: IdentityProvider, **kwargs: Any) -> None:
+        self.identity = identity
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    async def prepare(self) -> None:
+        user = await self.identity.identify(credentials(self.request))
+        if user is None:
+            raise web.HTTPError(401, "authentication required")
+        self.user = user
+
+    def check_xsrf_cookie(self) -> None:
+        """Token-authenticated API requests need no XSRF cookie (sessions add one)."""
+
+    def write_json(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(value))
+
+    def json_body(self) -> dict[str, Any]:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError as e:
+            raise web.HTTPError(400, f"request body is not valid JSON: {e}") from e
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "request body must be a JSON object")
+        return cast(dict[str, Any], body)
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        exc_info: ExcInfo | None = kwargs.get("exc_info")
+        if exc_info is not None:
+            mapped = http_status(exc_info[1])
+            if mapped is not None:
+                status_code = mapped
+        super().send_error(status_code, **kwargs)
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if value is not None and http_status(value) is not None:
+            log.info("%s %s: %s", self.request.method, self.request.path, value)
+            return
+        super().log_exception(typ, value, tb)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """The one place error text reaches users: ``{"status", "error", "message"}``."""
+        exc_info: ExcInfo | None = kwargs.get("exc_info")
+        message = self._reason
+        if exc_info is not None:
+            error = exc_info[1]
+            if isinstance(error, web.HTTPError):
+                message = error.log_message % error.args if error.log_message else message
+            elif http_status(error) is not None:
+                message = str(error)
+            else:
+                message = "internal server error"
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        if status_code == 401:
+            self.set_header("WWW-Authenticate", 'token realm="collab-server"')
+        self.finish(json.dumps({"status": status_code, "error": self._reason, "message": message}))

@@ -1,0 +1,24 @@
+"""The transport a room talks to: one connected client."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Connection(Protocol):
+    """One client connected to a room, whatever carries its messages.
+
+    ``send`` must not block: it queues the message and, if the client cannot
+    keep up, closes the connection itself. ``close`` may be called more than
+    once.
+    """
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def can_write(self) -> bool: ...
+
+    def send(self, message: bytes) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...

@@ -1,0 +1,225 @@
+""".ipynb files <-> Yjs documents, off the event loop.
+
+Turning a 1,000-cell document into nbformat JSON (or back) takes a few
+hundred milliseconds of CPU, so the heavy functions here run in a worker
+process (:class:`NotebookWorker`): the room hands over the document's encoded
+state (about a millisecond to produce) and gets back a hash. Writes are
+atomic (temporary file, fsync, rename) and never overwrite a file that
+changed on disk since it was last read: that is reported as a conflict so the
+room can keep both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import multiprocessing
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+import nbformat
+from jupyter_ydoc import YNotebook
+from pycrdt import Doc
+
+from .errors import InvalidNotebook
+
+T = TypeVar("T")
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_notebook(data: bytes) -> dict[str, Any]:
+    """Parse and validate .ipynb bytes as an nbformat 4 notebook; raise InvalidNotebook."""
+    try:
+        nb = nbformat.reads(data.decode("utf-8"), as_version=nbformat.NO_CONVERT)
+    except (UnicodeDecodeError, ValueError, nbformat.reader.NotJSONError) as e:
+        raise InvalidNotebook(f"not a notebook: {e}") from e
+    if nb.get("nbformat") != 4:
+        raise InvalidNotebook("only nbformat 4 notebooks are supported")
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as e:
+        raise InvalidNotebook(f"invalid notebook: {e.message}") from e
+    return dict(nb)
+
+
+def serialize_notebook(nb: dict[str, Any]) -> bytes:
+    """nbformat's own formatting (as Jupyter writes files), with a final newline."""
+    text: str = nbformat.writes(nbformat.from_dict(nb), version=nbformat.NO_CONVERT)
+    if not text.endswith("\n"):
+        text += "\n"
+    return text.encode("utf-8")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` atomically (same-folder temp file, fsync, rename)."""
+    mode = None
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(prefix=f".~{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def notebook_from_state(state: bytes) -> dict[str, Any]:
+    doc: Doc[Any] = Doc()
+    doc.apply_update(state)
+    result: dict[str, Any] = YNotebook(doc).get()
+    return result
+
+
+# ---- functions run in the worker process -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """A document built from an .ipynb file by a fresh client id (the seed)."""
+
+    update: bytes
+    client_id: int
+    disk_hash: str
+
+
+def seed_from_file(path: str) -> Seed:
+    """Read and validate an .ipynb file and build its Yjs document."""
+    data = Path(path).read_bytes()
+    nb = parse_notebook(data)
+    doc: Doc[Any] = Doc()
+    YNotebook(doc).set(nb)
+    return Seed(doc.get_update(), doc.client_id, digest(data))
+
+
+def read_if_changed(path: str, known_hash: str | None) -> tuple[str, dict[str, Any]] | None:
+    """Return (hash, notebook) if the file's content differs from ``known_hash``, else None."""
+    data = Path(path).read_bytes()
+    disk_hash = digest(data)
+    if disk_hash == known_hash:
+        return None
+    return disk_hash, parse_notebook(data)
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    """``conflict`` is True when the file changed on disk since ``expected_hash``: nothing was written."""
+
+    disk_hash: str
+    written: bool
+    conflict: bool
+
+
+def save_state(path: str, state: bytes, expected_hash: str | None) -> SaveResult:
+    """Write the document ``state`` to ``path`` unless the file changed behind our back."""
+    target = Path(path)
+    data = serialize_notebook(notebook_from_state(state))
+    try:
+        current = target.read_bytes()
+    except FileNotFoundError:
+        current = None
+    if current is not None:
+        current_hash = digest(current)
+        if current == data:
+            return SaveResult(current_hash, written=False, conflict=False)
+        if expected_hash is not None and current_hash != expected_hash:
+            return SaveResult(current_hash, written=False, conflict=True)
+    atomic_write(target, data)
+    return SaveResult(digest(data), written=True, conflict=False)
+
+
+def write_checkpoint(folder: str, state: bytes) -> str:
+    """Save the document ``state`` as a timestamped .ipynb in ``folder``; return its path."""
+    directory = Path(folder)
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.6f}"[1:]
+    target = directory / f"{stamp}.ipynb"
+    atomic_write(target, serialize_notebook(notebook_from_state(state)))
+    return str(target)
+
+
+def _warm() -> None:
+    """Import everything in the worker before the first real job."""
+
+
+# ---- the worker --------------------------------------------------------------------
+
+
+class NotebookWorker:
+    """A small process pool for notebook (de)serialization.
+
+    A crashed worker process is replaced on the next call. Use ``async with``
+    or ``start()``/``stop()``.
+    """
+
+    def __init__(self, processes: int = 1) -> None:
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+
+    async def start(self) -> None:
+        self._pool = self._new_pool()
+        await self.run(_warm)
+
+    async def stop(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._pool is None:
+            raise RuntimeError("notebook worker is stopped")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, fn, *args)
+        except BrokenProcessPool:
+            self._pool = self._new_pool()
+            return await loop.run_in_executor(self._pool, fn, *args)
+
+
+def stat_signature(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime_ns) of a file, or None if it is gone."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def dumps_compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,244 @@
+"""The y-websocket wire protocol: strict decoding and encoding of messages.
+
+A message is ``varuint(type)`` followed by a type-specific body:
+
+- ``SYNC`` (0): ``varuint(step)`` then ``varbytes(payload)``; step 0 carries a state
+  vector, steps 1 and 2 carry a document update.
+- ``AWARENESS`` (1): ``varbytes(awareness update)``.
+- ``AUTH`` (2): ``varuint(0)`` then ``varstring(reason)``: permission denied.
+- ``QUERY_AWARENESS`` (3): no body.
+
+Every decoder here checks bounds and raises :class:`ProtocolError` on anything
+malformed, so one bad client can be refused without touching shared state.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+
+class ProtocolError(ValueError):
+    """A message does not follow the y-websocket protocol."""
+
+
+class MessageType(IntEnum):
+    SYNC = 0
+    AWARENESS = 1
+    AUTH = 2
+    QUERY_AWARENESS = 3
+
+
+class SyncStep(IntEnum):
+    STEP1 = 0
+    STEP2 = 1
+    UPDATE = 2
+
+
+_MAX_VARUINT_BYTES = 8  # 56 bits: more than any length or Yjs client id (53 bits)
+
+
+def encode_varuint(value: int) -> bytes:
+    """Encode a non-negative integer as a lib0 variable-length unsigned integer."""
+    if value < 0:
+        raise ValueError("varuint must be non-negative")
+    out = bytearray()
+    while value > 0x7F:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_varbytes(data: bytes) -> bytes:
+    return encode_varuint(len(data)) + data
+
+
+def encode_varstring(text: str) -> bytes:
+    return encode_varbytes(text.encode("utf-8"))
+
+
+class Reader:
+    """A bounds-checked cursor over a byte string."""
+
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def varuint(self) -> int:
+        result = 0
+        shift = 0
+        for _ in range(_MAX_VARUINT_BYTES):
+            if self.pos >= len(self.data):
+                raise ProtocolError("truncated integer")
+            byte = self.data[self.pos]
+            self.pos += 1
+            result |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return result
+            shift += 7
+        raise ProtocolError("integer too long")
+
+    def varbytes(self) -> bytes:
+        length = self.varuint()
+        end = self.pos + length
+        if end > len(self.data):
+            raise ProtocolError("truncated byte string")
+        chunk = self.data[self.pos : end]
+        self.pos = end
+        return chunk
+
+    def varstring(self) -> str:
+        try:
+            return self.varbytes().decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ProtocolError("string is not valid UTF-8") from e
+
+    def at_end(self) -> bool:
+        return self.pos == len(self.data)
+
+    def expect_end(self) -> None:
+        if not self.at_end():
+            raise ProtocolError("trailing bytes after message")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncMessage:
+    step: SyncStep
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AwarenessMessage:
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AuthMessage:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAwarenessMessage:
+    pass
+
+
+Message = SyncMessage | AwarenessMessage | AuthMessage | QueryAwarenessMessage
+
+
+def decode_message(data: bytes) -> Message:
+    """Decode one y-websocket message; raise ProtocolError if it is malformed."""
+    reader = Reader(data)
+    kind = reader.varuint()
+    message: Message
+    if kind == MessageType.SYNC:
+        step = reader.varuint()
+        if step not in (0, 1, 2):
+            raise ProtocolError(f"unknown sync step {step}")
+        message = SyncMessage(SyncStep(step), reader.varbytes())
+    elif kind == MessageType.AWARENESS:
+        message = AwarenessMessage(reader.varbytes())
+    elif kind == MessageType.AUTH:
+        reader.varuint()
+        message = AuthMessage(reader.varstring())
+    elif kind == MessageType.QUERY_AWARENESS:
+        message = QueryAwarenessMessage()
+    else:
+        raise ProtocolError(f"unknown message type {kind}")
+    reader.expect_end()
+    return message
+
+
+def sync_step1(state_vector: bytes) -> bytes:
+    return b"\x00\x00" + encode_varbytes(state_vector)
+
+
+def sync_step2(update: bytes) -> bytes:
+    return b"\x00\x01" + encode_varbytes(update)
+
+
+def sync_update(update: bytes) -> bytes:
+    return b"\x00\x02" + encode_varbytes(update)
+
+
+def awareness_message(awareness_update: bytes) -> bytes:
+    return b"\x01" + encode_varbytes(awareness_update)
+
+
+def permission_denied(reason: str) -> bytes:
+    return b"\x02\x00" + encode_varstring(reason)
+
+
+QUERY_AWARENESS = b"\x03"
+
+
+# ---- awareness updates ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AwarenessEntry:
+    """One client's presence as carried in an awareness update.
+
+    ``state_json`` is kept as the sender's text so that relaying needs no
+    re-encoding; ``"null"`` means the client has left.
+    """
+
+    client_id: int
+    clock: int
+    state_json: str
+
+    @property
+    def removed(self) -> bool:
+        return self.state_json == "null"
+
+
+def decode_awareness_update(payload: bytes) -> list[AwarenessEntry]:
+    """Split an awareness update into entries without parsing their JSON states."""
+    reader = Reader(payload)
+    count = reader.varuint()
+    if count > len(payload):  # every entry takes at least three bytes
+        raise ProtocolError("awareness entry count exceeds message size")
+    entries = [
+        AwarenessEntry(reader.varuint(), reader.varuint(), reader.varstring())
+        for _ in range(count)
+    ]
+    reader.expect_end()
+    return entries
+
+
+def encode_awareness_update(entries: list[AwarenessEntry]) -> bytes:
+    parts = [encode_varuint(len(entries))]
+    for entry in entries:
+        parts.append(encode_varuint(entry.client_id))
+        parts.append(encode_varuint(entry.clock))
+        parts.append(encode_varstring(entry.state_json))
+    return b"".join(parts)
+
+
+def parse_awareness_state(state_json: str) -> dict[str, Any] | None:
+    """Parse one awareness state; it must be a JSON object or null."""
+    try:
+        state = json.loads(state_json)
+    except ValueError as e:
+        raise ProtocolError("awareness state is not valid JSON") from e
+    if state is not None and not isinstance(state, dict):
+        raise ProtocolError("awareness state must be a JSON object or null")
+    return state
+
+
+def decode_state_vector(data: bytes) -> dict[int, int]:
+    """Decode a Yjs state vector (client id -> clock); raise ProtocolError if malformed."""
+    reader = Reader(data)
+    count = reader.varuint()
+    if count > len(data):
+        raise ProtocolError("state vector entry count exceeds message size")
+    state = {}
+    for _ in range(count):
+        client = reader.varuint()
+        state[client] = reader.varuint()
+    reader.expect_end()
+    return state

@@ -1,0 +1,353 @@
+"""One open notebook: its Yjs document, its clients, and its file on disk.
+
+The path of a keystroke: a client's update is applied to the document (which
+validates it), appended to the durable store, and only once committed
+broadcast to every other client. Server-side changes (a file reloaded from
+disk; outputs, later) take the same path, because every transaction on the
+document is observed in one place.
+
+Rooms never import tornado: clients are :class:`~crdt.channel.Connection`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jupyter_ydoc import YNotebook
+from pycrdt import Doc, TransactionEvent
+
+from . import notebook_io, protocol
+from .awareness import AwarenessRelay
+from .channel import Connection
+from .errors import ProtocolError, StaleClient
+from .store import UpdateStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RoomSettings:
+    save_delay: float = 1.0
+    compact_after_updates: int = 500
+    compact_after_bytes: int = 4 * 1024 * 1024
+    awareness_timeout: float = 30.0
+    max_awareness_state_bytes: int = 64 * 1024
+    checkpoint_dir: Path = Path("checkpoints")
+
+
+class Room:
+    """A notebook's shared document and everyone connected to it.
+
+    Created and closed by :class:`~crdt.rooms.RoomManager`. All methods run on
+    the event loop; ``receive`` is synchronous so messages from one client are
+    handled strictly in order.
+    """
+
+    def __init__(
+        self,
+        room_id: str,
+        doc: Doc[Any],
+        seed_client_id: int,
+        path: Path,
+        disk_hash: str | None,
+        store: UpdateStore,
+        worker: notebook_io.NotebookWorker,
+        settings: RoomSettings,
+        tail_updates: int = 0,
+    ) -> None:
+        self.room_id = room_id
+        self.doc = doc
+        self.notebook = YNotebook(doc)
+        self.seed_client_id = seed_client_id
+        self.path = path
+        self.disk_hash = disk_hash
+        self.disk_signature = notebook_io.stat_signature(path)
+        self.store = store
+        self.worker = worker
+        self.settings = settings
+        self.awareness = AwarenessRelay(settings.max_awareness_state_bytes)
+        self.connections: set[Connection] = set()
+        self.closing = False
+        self.last_active = time.monotonic()
+        self.disk_lock = asyncio.Lock()
+        self._closed = asyncio.Event()
+        self._sender: Connection | None = None
+        self._version = 0
+        self._saved_version = 0
+        self._save_handle: asyncio.TimerHandle | None = None
+        self._save_task: asyncio.Task[None] | None = None
+        self._tail_updates = tail_updates
+        self._tail_bytes = 0
+        self._failed = False
+        self._subscription = doc.observe(self._on_transaction)
+
+    # ---- clients ----------------------------------------------------------------
+
+    def join(self, conn: Connection) -> None:
+        """Add a client: send it our state vector and everyone's presence."""
+        if self.closing:
+            raise RuntimeError("room is closing")
+        self.connections.add(conn)
+        self.last_active = time.monotonic()
+        conn.send(protocol.sync_step1(self.doc.get_state()))
+        presence = self.awareness.full_message()
+        if presence is not None:
+            conn.send(presence)
+
+    def leave(self, conn: Connection) -> None:
+        """Remove a client and tell the others its presence is gone."""
+        if conn not in self.connections:
+            return
+        self.connections.discard(conn)
+        self.last_active = time.monotonic()
+        removal = self.awareness.remove_owner(conn)
+        if removal is not None:
+            self._broadcast(removal, exclude=None)
+
+    def receive(self, conn: Connection, data: bytes) -> None:
+        """Handle one message from ``conn``.
+
+        Raises ProtocolError (malformed message) or StaleClient (its copy
+        cannot be merged); in both cases nothing was changed and the caller
+        must close that connection.
+        """
+        message = protocol.decode_message(data)
+        if isinstance(message, protocol.SyncMessage):
+            if message.step == protocol.SyncStep.STEP1:
+                self._reply_sync_step2(conn, message.payload)
+            else:
+                self._apply_client_update(conn, message)
+        elif isinstance(message, protocol.AwarenessMessage):
+            forward = self.awareness.apply(conn, message.payload)
+            if forward is not None:
+                self._broadcast(forward, exclude=conn)
+        elif isinstance(message, protocol.QueryAwarenessMessage):
+            presence = self.awareness.full_message()
+            if presence is not None:
+                conn.send(presence)
+        # AUTH messages only flow from server to client; ignore them.
+
+    def _reply_sync_step2(self, conn: Connection, payload: bytes) -> None:
+        state_vector = protocol.decode_state_vector(payload)
+        if state_vector and self.seed_client_id not in state_vector:
+            raise StaleClient(
+                "this copy of the notebook comes from an earlier version of the document"
+            )
+        try:
+            reply = protocol.sync_step2(self.doc.get_update(payload))
+        except ValueError as e:
+            raise ProtocolError(f"invalid state vector: {e}") from e
+        # Everything in the reply must be durable before the client sees it.
+        barrier = self.store.barrier()
+        barrier.add_done_callback(lambda f: self._send_if_durable(f, conn, reply))
+
+    def _apply_client_update(self, conn: Connection, message: protocol.SyncMessage) -> None:
+        if not conn.can_write:
+            if message.step == protocol.SyncStep.UPDATE:
+                conn.send(protocol.permission_denied("read-only: your edits are not saved"))
+            return
+        self._sender = conn
+        try:
+            self.doc.apply_update(message.payload)
+        except ValueError as e:
+            raise ProtocolError(f"invalid update: {e}") from e
+        except BaseException as e:
+            if type(e).__name__ == "PanicException":  # pycrdt's wrapper of a Rust panic
+                raise ProtocolError(f"invalid update: {e}") from None
+            raise
+        finally:
+            self._sender = None
+
+    # ---- every change to the document ---------------------------------------------
+
+    def _on_transaction(self, event: TransactionEvent) -> None:
+        update: bytes = event.update
+        sender = self._sender
+        message = protocol.sync_update(update)
+        stored = self.store.append(self.room_id, update, sender.username if sender else None)
+        stored.add_done_callback(lambda f: self._send_if_durable(f, None, message, sender))
+        self._version += 1
+        self._tail_updates += 1
+        self._tail_bytes += len(update)
+        self.last_active = time.monotonic()
+        self._schedule_save()
+        if (
+            self._tail_updates >= self.settings.compact_after_updates
+            or self._tail_bytes >= self.settings.compact_after_bytes
+        ):
+            self.compact()
+
+    def _send_if_durable(
+        self,
+        stored: asyncio.Future[Any],
+        to: Connection | None,
+        message: bytes,
+        exclude: Connection | None = None,
+    ) -> None:
+        if stored.cancelled() or stored.exception() is not None:
+            self._fail("the document could not be stored")
+            return
+        if to is None:
+            self._broadcast(message, exclude)
+        elif to in self.connections:
+            to.send(message)
+
+    def _broadcast(self, message: bytes, exclude: Connection | None) -> None:
+        for conn in list(self.connections):
+            if conn is not exclude:
+                conn.send(message)
+
+    @property
+    def failed(self) -> bool:
+        return self._failed
+
+    def _fail(self, reason: str) -> None:
+        """Durability was lost: drop every client so they resync from what is stored."""
+        if self._failed:
+            return
+        self._failed = True
+        log.error("room %s: %s; closing all its connections", self.room_id, reason)
+        for conn in list(self.connections):
+            conn.close(1011, reason)
+        self.connections.clear()
+
+    def compact(self) -> None:
+        """Fold the stored tail of updates into one snapshot of the current state."""
+        self._tail_updates = 0
+        self._tail_bytes = 0
+        _log_failure(self.store.compact(self.room_id, self.doc.get_update()))
+
+    # ---- the file on disk --------------------------------------------------------
+
+    def _schedule_save(self) -> None:
+        if self._save_handle is None and not self.closing:
+            loop = asyncio.get_running_loop()
+            self._save_handle = loop.call_later(self.settings.save_delay, self._start_save)
+
+    def _start_save(self) -> None:
+        self._save_handle = None
+        if self._save_task is not None and not self._save_task.done():
+            self._schedule_save()  # one save at a time; try again after this one
+            return
+        self._save_task = asyncio.create_task(self.save(), name=f"save-{self.room_id}")
+
+    @property
+    def dirty(self) -> bool:
+        return self._version != self._saved_version
+
+    async def save(self) -> None:
+        """Write the document to its .ipynb if it changed since the last save.
+
+        If the file was changed by another program since we last read it, the
+        file's content is loaded into the room instead and the room's content
+        is kept as a checkpoint.
+        """
+        async with self.disk_lock:
+            if not self.dirty:
+                return
+            version = self._version
+            state = self.doc.get_update()
+            try:
+                result = await self.worker.run(
+                    notebook_io.save_state, str(self.path), state, self.disk_hash
+                )
+            except Exception:
+                log.exception("room %s: saving %s failed; will retry", self.room_id, self.path)
+                self._schedule_save()
+                return
+            if result.conflict:
+                await self._load_from_disk(state)
+                return
+            self._saved_version = version
+            self.disk_signature = notebook_io.stat_signature(self.path)
+            if result.disk_hash != self.disk_hash:
+                self.disk_hash = result.disk_hash
+                _log_failure(self.store.set_disk_hash(self.room_id, result.disk_hash))
+
+    async def check_disk(self) -> None:
+        """Load the .ipynb into the room if another program changed it."""
+        if self.disk_lock.locked() or self.closing:
+            return
+        async with self.disk_lock:
+            signature = await asyncio.to_thread(notebook_io.stat_signature, self.path)
+            if signature is None or signature == self.disk_signature:
+                return
+            await self.load_if_changed_on_disk()
+
+    async def load_if_changed_on_disk(self) -> None:
+        """Load the file into the room if its content differs; hold ``disk_lock``."""
+        await self._load_from_disk(None)
+
+    async def _load_from_disk(self, state: bytes | None) -> None:
+        """Checkpoint the room's content, then apply the file's content to the document."""
+        try:
+            changed = await self.worker.run(
+                notebook_io.read_if_changed, str(self.path), self.disk_hash
+            )
+        except Exception:
+            log.exception("room %s: %s changed on disk but cannot be loaded", self.room_id, self.path)
+            self.disk_signature = notebook_io.stat_signature(self.path)
+            return
+        self.disk_signature = notebook_io.stat_signature(self.path)
+        if changed is None:
+            return
+        disk_hash, nb = changed
+        checkpoint = await self.worker.run(
+            notebook_io.write_checkpoint,
+            str(self.settings.checkpoint_dir / self.room_id),
+            state if state is not None else self.doc.get_update(),
+        )
+        log.warning(
+            "room %s: %s changed on disk; loaded it, previous content kept in %s",
+            self.room_id,
+            self.path,
+            checkpoint,
+        )
+        self.notebook.set(nb)
+        self.disk_hash = disk_hash
+        self._saved_version = self._version
+        _log_failure(self.store.set_disk_hash(self.room_id, disk_hash))
+
+    # ---- lifecycle ------------------------------------------------------------------
+
+    async def close(self, code: int = 1001, reason: str = "room closed", save: bool = True) -> None:
+        """Save (unless told not to), compact, disconnect everyone; idempotent."""
+        if self.closing:
+            await self._closed.wait()
+            return
+        self.closing = True
+        try:
+            if self._save_handle is not None:
+                self._save_handle.cancel()
+                self._save_handle = None
+            if self._save_task is not None:
+                await self._save_task
+            if save and not self._failed:
+                await self.save()
+                if self._tail_updates:
+                    self.compact()
+                await self.store.barrier()
+        finally:
+            self.doc.unobserve(self._subscription)
+            for conn in list(self.connections):
+                conn.close(code, reason)
+            self.connections.clear()
+            self._closed.set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    def remove_outdated_presence(self) -> None:
+        removal = self.awareness.remove_outdated(self.settings.awareness_timeout)
+        if removal is not None:
+            self._broadcast(removal, exclude=None)
+
+
+def _log_failure(future: asyncio.Future[Any]) -> None:
+    """The store has logged a failed write; mark its exception as retrieved."""
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())

@@ -1,0 +1,217 @@
+"""Opening, finding and unloading rooms, with no join race.
+
+The first client of a room starts one opening task; every client that
+arrives meanwhile awaits that same task, so all of them join the same,
+fully loaded room. A room is loaded from the update store when it has been
+stored before (never re-seeded from the .ipynb, which would duplicate
+cells), and seeded from the .ipynb only the first time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, Self
+
+from pycrdt import Doc
+
+from . import notebook_io
+from .channel import Connection
+from .room import Room, RoomSettings
+from .store import UpdateStore
+
+log = logging.getLogger(__name__)
+
+Locate = Callable[[str], Awaitable[Path]]
+
+
+class RoomManager:
+    """All open rooms of the server.
+
+    Args:
+        store: the durable update log.
+        worker: process pool for .ipynb (de)serialization.
+        locate: returns the .ipynb path of a notebook id; raises NotebookNotFound.
+        settings: per-room settings.
+        idle_timeout: seconds a room with no client stays loaded.
+        poll_interval: seconds between checks for idle rooms and files changed on disk.
+    """
+
+    def __init__(
+        self,
+        store: UpdateStore,
+        worker: notebook_io.NotebookWorker,
+        locate: Locate,
+        settings: RoomSettings,
+        idle_timeout: float = 60.0,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.worker = worker
+        self.locate = locate
+        self.settings = settings
+        self.idle_timeout = idle_timeout
+        self.poll_interval = poll_interval
+        self._rooms: dict[str, asyncio.Task[Room]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._ticker = asyncio.create_task(self._tick_forever(), name="rooms-ticker")
+
+    async def stop(self) -> None:
+        """Close every room (saving it) and stop background work."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for task in list(self._tasks):
+            with contextlib.suppress(Exception):
+                await task
+        rooms = [r for r in (self.get(i) for i in list(self._rooms)) if r is not None]
+        await asyncio.gather(*(r.close(1001, "server shutting down") for r in rooms))
+        self._rooms.clear()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def get(self, room_id: str) -> Room | None:
+        """The open room of a notebook, if it is loaded."""
+        task = self._rooms.get(room_id)
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        return task.result()
+
+    def open_rooms(self) -> list[Room]:
+        return [r for r in (self.get(i) for i in list(self._rooms)) if r is not None]
+
+    async def join(self, room_id: str, conn: Connection) -> Room:
+        """Open the room if needed and add ``conn`` to it.
+
+        Raises whatever opening raised (NotebookNotFound, InvalidNotebook, ...).
+        """
+        while True:
+            task = self._rooms.get(room_id)
+            if task is None:
+                task = asyncio.create_task(self._open(room_id), name=f"open-{room_id}")
+                self._rooms[room_id] = task
+            try:
+                room = await asyncio.shield(task)
+            except Exception:
+                if self._rooms.get(room_id) is task:
+                    del self._rooms[room_id]
+                raise
+            if not room.closing:
+                room.join(conn)
+                return room
+            await room.wait_closed()
+            if self._rooms.get(room_id) is task:
+                del self._rooms[room_id]
+
+    async def _open(self, room_id: str) -> Room:
+        path = await self.locate(room_id)
+        stored = await self.store.load(room_id)
+        doc: Doc[Any] = Doc()
+        if stored is None:
+            seed = await self.worker.run(notebook_io.seed_from_file, str(path))
+            await self.store.create(room_id, seed.client_id, seed.update, seed.disk_hash)
+            doc.apply_update(seed.update)
+            room = self._new_room(room_id, doc, seed.client_id, path, seed.disk_hash, 0)
+            log.info("room %s: seeded from %s", room_id, path)
+            return room
+        with doc.transaction():
+            doc.apply_update(stored.snapshot)
+            for update in stored.tail:
+                doc.apply_update(update)
+        room = self._new_room(
+            room_id, doc, stored.seed_client_id, path, stored.disk_hash, len(stored.tail)
+        )
+        # The file may have been changed while the room was not loaded.
+        async with room.disk_lock:
+            await room.load_if_changed_on_disk()
+        log.info("room %s: loaded from the store (%d bytes)", room_id, stored.size)
+        return room
+
+    def _new_room(
+        self, room_id: str, doc: Doc[Any], seed: int, path: Path, disk_hash: str | None, tail: int
+    ) -> Room:
+        return Room(
+            room_id, doc, seed, path, disk_hash, self.store, self.worker, self.settings, tail
+        )
+
+    # ---- background upkeep -------------------------------------------------------
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                self._tick()
+            except Exception:
+                log.exception("room upkeep failed")
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        for room in self.open_rooms():
+            if room.closing:
+                continue
+            if room.failed or (not room.connections and now - room.last_active > self.idle_timeout):
+                self._spawn(self._unload(room))
+            else:
+                room.remove_outdated_presence()
+                self._spawn(room.check_disk())
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("room background task failed", exc_info=task.exception())
+
+    async def _unload(self, room: Room) -> None:
+        await room.close(1001, "room unloaded")
+        task = self._rooms.get(room.room_id)
+        if task is not None and self.get(room.room_id) is room:
+            del self._rooms[room.room_id]
+        log.info("room %s: unloaded", room.room_id)
+
+    # ---- changes made through the notebooks API ------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def holding_files(self, room_ids: list[str]) -> AsyncIterator[None]:
+        """Keep the open rooms among ``room_ids`` from touching their files meanwhile.
+
+        Used around a rename or move; call :meth:`relocated` for each moved
+        notebook before leaving the block.
+        """
+        rooms = [r for r in (self.get(i) for i in sorted(room_ids)) if r is not None]
+        async with contextlib.AsyncExitStack() as stack:
+            for room in rooms:
+                await stack.enter_async_context(room.disk_lock)
+            yield
+
+    def relocated(self, room_id: str, new_path: Path) -> None:
+        """A notebook's file now lives at ``new_path``."""
+        room = self.get(room_id)
+        if room is not None:
+            room.path = new_path
+            room.disk_signature = notebook_io.stat_signature(new_path)
+
+    async def notebook_deleted(self, room_id: str) -> None:
+        """Disconnect everyone from a deleted notebook and forget its stored document."""
+        room = self.get(room_id)
+        if room is not None:
+            await room.close(4404, "notebook deleted", save=False)
+            if self.get(room_id) is room:
+                del self._rooms[room_id]
+        await self.store.delete_room(room_id)

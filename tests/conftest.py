@@ -1,0 +1,128 @@
+"""Shared fixtures: a real server on an unused port, its tokens, an HTTP client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPResponse
+from tornado.httpserver import HTTPServer
+from tornado.testing import bind_unused_port
+
+from collab_server.routes import make_app
+from collab_server.services import Services, Settings
+from crdt.room import RoomSettings
+
+
+@dataclass
+class Server:
+    """A running server in the test's event loop."""
+
+    services: Services
+    http: HTTPServer
+    port: int
+    tokens: dict[str, str] = field(default_factory=dict)
+    stopped: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, room_id: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/api/rooms/{room_id}"
+
+    def token(self, username: str = "alice") -> str:
+        if username not in self.tokens:
+            self.tokens[username] = self.services.tokens.create(username)
+        return self.tokens[username]
+
+    async def api(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        user: str | None = "alice",
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> HTTPResponse:
+        """Call the REST API; returns the response whatever its status."""
+        all_headers = dict(headers or {})
+        if user is not None:
+            all_headers["Authorization"] = f"token {self.token(user)}"
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        if data is None and method in ("PUT", "POST", "PATCH"):
+            data = b""
+        return await AsyncHTTPClient().fetch(
+            self.url + path,
+            method=method,
+            body=data,
+            headers=all_headers,
+            raise_error=False,
+            allow_nonstandard_methods=True,
+        )
+
+    async def create_notebook(self, path: str, content: dict[str, Any] | None = None) -> str:
+        """Create a notebook through the API; return its id."""
+        response = await self.api("PUT", f"/api/contents/{path}", {"type": "notebook", "content": content})
+        assert response.code == 201, response.body
+        notebook_id: str = json.loads(response.body)["id"]
+        return notebook_id
+
+    async def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        self.http.stop()
+        await self.services.stop()
+        await self.http.close_all_connections()
+
+
+ServerFactory = Callable[..., Awaitable[Server]]
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> tuple[Path, Path]:
+    return tmp_path / "notebooks", tmp_path / "data"
+
+
+@pytest.fixture
+async def make_server(dirs: tuple[Path, Path]) -> AsyncIterator[ServerFactory]:
+    """Start servers on the same folders (so a test can restart one); all stopped at the end."""
+    running: list[Server] = []
+
+    async def start(**overrides: Any) -> Server:
+        room = RoomSettings(save_delay=overrides.pop("save_delay", 0.2))
+        max_message_size = overrides.pop("max_message_size", 16 * 1024 * 1024)
+        settings = Settings(
+            root_dir=dirs[0],
+            data_dir=dirs[1],
+            disk_poll_interval=overrides.pop("disk_poll_interval", 0.2),
+            room=room,
+            **overrides,
+        )
+        services = Services(settings)
+        await services.start()
+        sock, port = bind_unused_port()
+        app = make_app(
+            services,
+            max_send_buffer=64 * 1024 * 1024,
+            websocket_max_message_size=max_message_size,
+        )
+        http = HTTPServer(app)
+        http.add_sockets([sock])
+        server = Server(services, http, port)
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        await server.stop()
+
+
+@pytest.fixture
+async def server(make_server: ServerFactory) -> Server:
+    return await make_server()
