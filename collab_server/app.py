@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +160,7 @@ class CollabServer(Application):
             self.subapp.start()
             return
         logging.basicConfig(
-            level=self.log_level, format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
+            level=int(str(self.log_level)), format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
         )
         asyncio.run(self.serve())
 
@@ -182,7 +181,6 @@ class CollabServer(Application):
             sockets = bind_sockets(self.port, self.ip)
             server.add_sockets(sockets)
             port = sockets[0].getsockname()[1]
-            log.info("collab-server listening on http://%s:%d/", self.ip, port)
             print(f"collab-server listening on http://{self.ip}:{port}/", flush=True)
             await stop.wait()
             log.info("shutting down: saving open notebooks")
@@ -195,4 +193,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

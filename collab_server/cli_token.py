@@ -80,7 +80,8 @@ class TokenApp(Application):
     }
 
     def start(self) -> None:
-        if self.subapp is None:
-            self.print_subcommands()
-            self.exit(1)
-        self.subapp.start()
+        if self.subapp is not None:
+            self.subapp.start()
+            return
+        self.print_subcommands()
+        self.exit(1)

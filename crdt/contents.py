@@ -4,7 +4,11 @@ Notebooks are plain ``.ipynb`` files under ``root_dir``. Each one gets an id
 (32 hex characters) the first time the server sees it; the id is kept in the
 ``notebooks`` table and follows the file through renames and moves done
 here. A file moved by another program keeps its id too when it is next seen
-(listed, or looked up by path) under its new path, recognised by its inode.
+(listed, or looked up by path) under its new path, recognised by its inode
+(an inode belongs to one row at a time). The server's own atomic saves make
+a new inode: call :meth:`ContentsManager.record_inode` after one. A file
+deleted by another program and a new one that reuses its inode before the
+server sees the old path gone cannot be told from a move.
 
 API paths are root-relative and ``/``-separated ("" is the root). Every path
 goes through :meth:`ContentsManager.resolve` first, so a refused path never
@@ -32,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
+import nbformat
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -66,10 +71,11 @@ notebooks = Table(
 
 EntryType = Literal["directory", "notebook", "file"]
 
-P = ParamSpec("P")
-T = TypeVar("T")
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 NOTEBOOK_SUFFIX = ".ipynb"
+_DETACHED = "/"  # path prefix of rows whose file went away; never a valid API path
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +122,28 @@ def new_notebook() -> dict[str, Any]:
     }
 
 
+def _validate(data: bytes) -> None:
+    """Raise InvalidNotebook unless ``data`` is an nbformat 4 notebook."""
+    try:
+        parse_notebook(data)
+    except nbformat.ValidationError as e:  # parse_notebook lets some of these through
+        raise InvalidNotebook(f"invalid notebook: {e.message}") from e
+
+
+def _serialize(nb: dict[str, Any]) -> bytes:
+    """The notebook in nbformat's own layout; InvalidNotebook if it is not one."""
+    try:
+        data = serialize_notebook(nb)
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
+        raise InvalidNotebook(f"not a notebook: {e!r}") from e
+    _validate(data)
+    return data
+
+
 def _under(path: str) -> ColumnElement[bool]:
-    """Rows at ``path`` or anywhere below it (exact, case-sensitive; "" is everything)."""
+    """Rows at ``path`` or anywhere below it (exact, case-sensitive; "" is every attached row)."""
     if path == "":
-        return notebooks.c.path.is_not(None)
+        return notebooks.c.path.not_like(_DETACHED + "%")
     prefix = path + "/"
     return or_(notebooks.c.path == path, func.substr(notebooks.c.path, 1, len(prefix)) == prefix)
 
@@ -221,8 +245,8 @@ class ContentsManager:
         return await self._run(self._id_for_path, path)
 
     def _id_for_path(self, conn: Connection, path: str) -> str:
-        entry = self._get(conn, path) if path.endswith(NOTEBOOK_SUFFIX) else None
-        if entry is None or entry.id is None:
+        entry = self._get(conn, path)
+        if entry.id is None:
             raise NotebookNotFound(f"no notebook {path!r}")
         return entry.id
 
@@ -238,6 +262,10 @@ class ContentsManager:
         row = conn.execute(select(notebooks).where(notebooks.c.id == notebook_id)).first()
         if row is None:
             raise NotebookNotFound(f"no notebook with id {notebook_id!r}")
+        if row.path.startswith(_DETACHED):
+            raise NotebookNotFound(
+                f"notebook {notebook_id!r} was moved or deleted by another program"
+            )
         abs_path = self._resolve(row.path)
         try:
             st = abs_path.stat()
@@ -246,7 +274,7 @@ class ContentsManager:
         if not stat.S_ISREG(st.st_mode):
             raise NotebookNotFound(f"notebook {row.path!r} was replaced by a folder")
         if row.inode != st.st_ino:
-            conn.execute(update(notebooks).where(notebooks.c.id == row.id).values(inode=st.st_ino))
+            self._set_inode(conn, row.id, st.st_ino)
         return str(row.path), abs_path
 
     async def record_inode(self, notebook_id: str) -> None:
@@ -293,12 +321,7 @@ class ContentsManager:
         AlreadyExists if taken; NotebookNotFound if the folder is missing.
         Nothing is written when an error is raised.
         """
-        nb = new_notebook() if content is None else content
-        try:
-            data = serialize_notebook(nb)
-        except (AttributeError, KeyError, TypeError, ValueError) as e:
-            raise InvalidNotebook(f"not a notebook: {e!r}") from e
-        await asyncio.to_thread(parse_notebook, data)
+        data = await asyncio.to_thread(_serialize, new_notebook() if content is None else content)
         return await self._run(self._write_notebook, path, data, False)
 
     async def upload_notebook(self, path: str, data: bytes, overwrite: bool = False) -> Entry:
@@ -308,7 +331,7 @@ class ContentsManager:
         rooms are not told, the caller must reload them. Errors as
         :meth:`create_notebook`; nothing is written when one is raised.
         """
-        await asyncio.to_thread(parse_notebook, data)
+        await asyncio.to_thread(_validate, data)
         return await self._run(self._write_notebook, path, data, overwrite)
 
     def _write_notebook(self, conn: Connection, path: str, data: bytes, overwrite: bool) -> Entry:
@@ -317,15 +340,13 @@ class ContentsManager:
             raise InvalidPath(f"a notebook's name must end with {NOTEBOOK_SUFFIX}: {path!r}")
         if not (overwrite and target.is_file()):
             self._check_target(path, target)
-            # Any row still at this path is left from a file deleted by another program.
-            conn.execute(delete(notebooks).where(notebooks.c.path == path))
+            self._detach(conn, notebooks.c.path == path)
         atomic_write(target, data)
-        inode = target.stat().st_ino
-        changed = conn.execute(
-            update(notebooks).where(notebooks.c.path == path).values(inode=inode)
-        )
-        if changed.rowcount == 0:
-            self._insert(conn, path, inode)
+        row_id = conn.execute(select(notebooks.c.id).where(notebooks.c.path == path)).scalar()
+        if row_id is None:
+            row_id = uuid.uuid4().hex
+            conn.execute(insert(notebooks).values(id=row_id, path=path, created_at=time.time()))
+        self._set_inode(conn, row_id, target.stat().st_ino)
         return self._get(conn, path)
 
     async def rename(self, old_path: str, new_path: str) -> tuple[Entry, list[MovedNotebook]]:
@@ -351,8 +372,7 @@ class ContentsManager:
         if source.is_dir() and new.startswith(old + "/"):
             raise InvalidPath(f"cannot move folder {old!r} into itself")
         self._check_target(new, target)
-        # Nothing is on disk at the target, so any row there is stale.
-        conn.execute(delete(notebooks).where(_under(new)))
+        self._detach(conn, _under(new))
         moved = []
         for row in conn.execute(select(notebooks.c.id, notebooks.c.path).where(_under(old))).all():
             moved_path = new + row.path[len(old) :]
@@ -386,11 +406,11 @@ class ContentsManager:
     # ---- helpers -------------------------------------------------------------
 
     async def _run(
-        self, op: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
+        self, op: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
         """Run ``op`` in a worker thread, holding the lock, in one transaction."""
 
-        def in_thread() -> T:
+        def in_thread() -> _T:
             with self._lock, self.engine.begin() as conn:
                 return op(conn, *args, **kwargs)
 
@@ -403,25 +423,38 @@ class ContentsManager:
             parent = path.rpartition("/")[0]
             raise NotebookNotFound(f"folder {parent!r} does not exist")
 
-    def _insert(self, conn: Connection, path: str, inode: int) -> str:
-        notebook_id = uuid.uuid4().hex
-        conn.execute(
-            insert(notebooks).values(id=notebook_id, path=path, inode=inode, created_at=time.time())
-        )
-        return notebook_id
+    def _detach(self, conn: Connection, where: ColumnElement[bool]) -> None:
+        """Free paths whose files were moved or deleted by another program (nothing is there now).
+
+        The rows stay, under a path no API path can equal, so that a moved
+        file can still claim its id by inode.
+        """
+        for row_id in conn.execute(select(notebooks.c.id).where(where)).scalars().all():
+            detached = _DETACHED + row_id
+            conn.execute(update(notebooks).where(notebooks.c.id == row_id).values(path=detached))
+
+    def _set_inode(self, conn: Connection, notebook_id: str, inode: int) -> None:
+        """Record ``inode`` for one row only, so that a moved file matches at most one row."""
+        conn.execute(update(notebooks).where(notebooks.c.inode == inode).values(inode=None))
+        conn.execute(update(notebooks).where(notebooks.c.id == notebook_id).values(inode=inode))
 
     def _notebook_id(self, conn: Connection, path: str, inode: int) -> str:
         """The id at ``path``; else the id of a vanished file with this inode; else a new one."""
         row = conn.execute(select(notebooks).where(notebooks.c.path == path)).first()
         if row is not None:
             if row.inode != inode:
-                conn.execute(update(notebooks).where(notebooks.c.id == row.id).values(inode=inode))
+                self._set_inode(conn, row.id, inode)
             return str(row.id)
-        for old in conn.execute(select(notebooks).where(notebooks.c.inode == inode)).all():
-            if not os.path.lexists(self.root / old.path):
-                conn.execute(update(notebooks).where(notebooks.c.id == old.id).values(path=path))
-                return str(old.id)
-        return self._insert(conn, path, inode)
+        old = conn.execute(select(notebooks).where(notebooks.c.inode == inode)).first()
+        if old is not None and (
+            old.path.startswith(_DETACHED) or not os.path.lexists(self.root / old.path)
+        ):
+            conn.execute(update(notebooks).where(notebooks.c.id == old.id).values(path=path))
+            return str(old.id)
+        notebook_id = uuid.uuid4().hex
+        conn.execute(insert(notebooks).values(id=notebook_id, path=path, created_at=time.time()))
+        self._set_inode(conn, notebook_id, inode)
+        return notebook_id
 
     def _entry(self, conn: Connection, path: str, st: os.stat_result) -> Entry:
         name = path.rpartition("/")[2]
@@ -431,14 +464,3 @@ class ContentsManager:
             notebook_id = self._notebook_id(conn, path, st.st_ino)
             return Entry(name, path, "notebook", notebook_id, st.st_size, st.st_mtime)
         return Entry(name, path, "file", None, st.st_size, st.st_mtime)
-
-
-__all__ = [
-    "ContentsManager",
-    "Entry",
-    "EntryType",
-    "MovedNotebook",
-    "metadata",
-    "new_notebook",
-    "notebooks",
-]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import multiprocessing
 import os
 import tempfile
@@ -42,7 +41,7 @@ def parse_notebook(data: bytes) -> dict[str, Any]:
     """Parse and validate .ipynb bytes as an nbformat 4 notebook; raise InvalidNotebook."""
     try:
         nb = nbformat.reads(data.decode("utf-8"), as_version=nbformat.NO_CONVERT)
-    except (UnicodeDecodeError, ValueError, nbformat.reader.NotJSONError) as e:
+    except Exception as e:  # nbformat raises JSON, schema and conversion errors alike
         raise InvalidNotebook(f"not a notebook: {e}") from e
     if nb.get("nbformat") != 4:
         raise InvalidNotebook("only nbformat 4 notebooks are supported")
@@ -61,8 +60,20 @@ def serialize_notebook(nb: dict[str, Any]) -> bytes:
     return text.encode("utf-8")
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` atomically (same-folder temp file, fsync, rename)."""
+Signature = tuple[int, int, int]
+
+
+def signature_of(st: os.stat_result) -> Signature:
+    """(inode, size, mtime_ns): what tells us a file changed."""
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def atomic_write(path: Path, data: bytes) -> Signature:
+    """Replace ``path`` by ``data`` atomically (same-folder temp file, fsync, rename).
+
+    Returns the signature of the file written, taken before it became visible,
+    so a change made by someone else right after is still noticed.
+    """
     mode = None
     try:
         mode = path.stat().st_mode & 0o7777
@@ -74,6 +85,7 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+            signature = signature_of(os.fstat(f.fileno()))
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)
@@ -88,6 +100,7 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    return signature
 
 
 def notebook_from_state(state: bytes) -> dict[str, Any]:
@@ -118,13 +131,24 @@ def seed_from_file(path: str) -> Seed:
     return Seed(doc.get_update(), doc.client_id, digest(data))
 
 
-def read_if_changed(path: str, known_hash: str | None) -> tuple[str, dict[str, Any]] | None:
-    """Return (hash, notebook) if the file's content differs from ``known_hash``, else None."""
-    data = Path(path).read_bytes()
+@dataclass(frozen=True, slots=True)
+class DiskContent:
+    """A file as read: its signature, hash, and the notebook if it differed from what we knew."""
+
+    signature: Signature
+    disk_hash: str
+    notebook: dict[str, Any] | None
+
+
+def read_if_changed(path: str, known_hash: str | None) -> DiskContent:
+    """Read a file; parse it only if its content differs from ``known_hash``."""
+    with open(path, "rb") as f:
+        signature = signature_of(os.fstat(f.fileno()))
+        data = f.read()
     disk_hash = digest(data)
     if disk_hash == known_hash:
-        return None
-    return disk_hash, parse_notebook(data)
+        return DiskContent(signature, disk_hash, None)
+    return DiskContent(signature, disk_hash, parse_notebook(data))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +158,7 @@ class SaveResult:
     disk_hash: str
     written: bool
     conflict: bool
+    signature: Signature | None = None
 
 
 def save_state(path: str, state: bytes, expected_hash: str | None) -> SaveResult:
@@ -150,8 +175,8 @@ def save_state(path: str, state: bytes, expected_hash: str | None) -> SaveResult
             return SaveResult(current_hash, written=False, conflict=False)
         if expected_hash is not None and current_hash != expected_hash:
             return SaveResult(current_hash, written=False, conflict=True)
-    atomic_write(target, data)
-    return SaveResult(digest(data), written=True, conflict=False)
+    signature = atomic_write(target, data)
+    return SaveResult(digest(data), written=True, conflict=False, signature=signature)
 
 
 def write_checkpoint(folder: str, state: bytes) -> str:
@@ -212,14 +237,9 @@ class NotebookWorker:
             return await loop.run_in_executor(self._pool, fn, *args)
 
 
-def stat_signature(path: Path) -> tuple[int, int, int] | None:
+def stat_signature(path: Path) -> Signature | None:
     """(inode, size, mtime_ns) of a file, or None if it is gone."""
     try:
-        st = path.stat()
+        return signature_of(path.stat())
     except FileNotFoundError:
         return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def dumps_compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))

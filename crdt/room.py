@@ -260,11 +260,13 @@ class Room:
                 log.exception("room %s: saving %s failed; will retry", self.room_id, self.path)
                 self._schedule_save()
                 return
+            log.debug("room %s: save of version %d: %s", self.room_id, version, result)
             if result.conflict:
                 await self._load_from_disk(state)
                 return
             self._saved_version = version
-            self.disk_signature = notebook_io.stat_signature(self.path)
+            if result.signature is not None:
+                self.disk_signature = result.signature
             if result.disk_hash != self.disk_hash:
                 self.disk_hash = result.disk_hash
                 _log_failure(self.store.set_disk_hash(self.room_id, result.disk_hash))
@@ -286,17 +288,14 @@ class Room:
     async def _load_from_disk(self, state: bytes | None) -> None:
         """Checkpoint the room's content, then apply the file's content to the document."""
         try:
-            changed = await self.worker.run(
-                notebook_io.read_if_changed, str(self.path), self.disk_hash
-            )
+            disk = await self.worker.run(notebook_io.read_if_changed, str(self.path), self.disk_hash)
         except Exception:
             log.exception("room %s: %s changed on disk but cannot be loaded", self.room_id, self.path)
             self.disk_signature = notebook_io.stat_signature(self.path)
             return
-        self.disk_signature = notebook_io.stat_signature(self.path)
-        if changed is None:
+        self.disk_signature = disk.signature
+        if disk.notebook is None:
             return
-        disk_hash, nb = changed
         checkpoint = await self.worker.run(
             notebook_io.write_checkpoint,
             str(self.settings.checkpoint_dir / self.room_id),
@@ -308,10 +307,10 @@ class Room:
             self.path,
             checkpoint,
         )
-        self.notebook.set(nb)
-        self.disk_hash = disk_hash
+        self.notebook.set(disk.notebook)
+        self.disk_hash = disk.disk_hash
         self._saved_version = self._version
-        _log_failure(self.store.set_disk_hash(self.room_id, disk_hash))
+        _log_failure(self.store.set_disk_hash(self.room_id, disk.disk_hash))
 
     # ---- lifecycle ------------------------------------------------------------------
 

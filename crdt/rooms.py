@@ -178,6 +178,12 @@ class RoomManager:
         if not task.cancelled() and task.exception() is not None:
             log.error("room background task failed", exc_info=task.exception())
 
+    async def unload(self, room_id: str) -> None:
+        """Save and close a room now (it reopens on the next join)."""
+        room = self.get(room_id)
+        if room is not None:
+            await self._unload(room)
+
     async def _unload(self, room: Room) -> None:
         await room.close(1001, "room unloaded")
         task = self._rooms.get(room.room_id)

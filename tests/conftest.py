@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Awaitable
 from dataclasses import dataclass, field
@@ -82,6 +83,13 @@ class Server:
 
 
 ServerFactory = Callable[..., Awaitable[Server]]
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 10) -> None:
+    """Poll ``predicate`` (for state outside any client: files, the store) until true."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -121,7 +121,7 @@ class NotebookHandler(FilesHandler):
     async def get(self, room_id: str) -> None:
         path = await self.contents.path_for_id(room_id)
         room = self.rooms.get(room_id)
-        if room is not None:
+        if room is not None and not room.closing:
             state = room.doc.get_update()
             nb = await self.worker.run(notebook_from_state, state)
             data = await self.worker.run(serialize_notebook, nb)
