@@ -1,0 +1,31 @@
+"""Rooms unload when idle and come back from the store; updates record who sent them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from crdt.store import updates
+from tests.conftest import ServerFactory, wait_until
+from tests.yclient import YClient
+
+
+async def test_idle_room_is_saved_unloaded_and_reopened_from_the_store(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server(room_idle_timeout=0.3)
+    notebook_id = await server.create_notebook("idle.ipynb")
+    rooms = server.services.rooms
+    async with YClient(server.ws_url(notebook_id), server.token("alice")) as alice:
+        alice.notebook.ycells[0]["source"].insert(0, "typed by alice")
+
+        def authors() -> set[str]:
+            query = select(updates.c.username).where(updates.c.room_id == notebook_id)
+            with server.services.store_db.begin() as conn:
+                return set(conn.execute(query).scalars())
+
+        await wait_until(lambda: authors() == {"alice"})
+    await wait_until(lambda: rooms.get(notebook_id) is None)
+    path = server.services.settings.root_dir / "idle.ipynb"
+    assert "typed by alice" in path.read_text()
+    async with YClient(server.ws_url(notebook_id), server.token("bob")) as bob:
+        assert bob.sources() == ["typed by alice"]
