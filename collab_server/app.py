@@ -119,7 +119,10 @@ class CollabServer(Application):
         1.0, config=True, help="Seconds between checks for .ipynb files changed by other programs."
     )
     compact_after_updates = Integer(
-        500, config=True, help="Fold a room's stored updates into a snapshot after this many."
+        1000,
+        config=True,
+        help="Fold a room's stored updates into a snapshot after this many (or once they "
+        "outweigh the snapshot).",
     )
     max_message_size = Integer(
         128 * MiB, config=True, help="Largest WebSocket message accepted, in bytes."

@@ -28,6 +28,8 @@ def open_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Give the WAL file back after checkpoints (snapshots are rewritten whole).
+        cursor.execute("PRAGMA journal_size_limit=4194304")
         cursor.close()
 
     return engine

@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class RoomSettings:
     save_delay: float = 1.0
-    compact_after_updates: int = 500
-    compact_after_bytes: int = 4 * 1024 * 1024
+    compact_after_updates: int = 1000
+    compact_after_bytes: int = 1024 * 1024  # or the snapshot's size, if larger
     awareness_timeout: float = 30.0
     max_awareness_state_bytes: int = 64 * 1024
     checkpoint_dir: Path = Path("checkpoints")
@@ -59,6 +59,7 @@ class Room:
         worker: notebook_io.NotebookWorker,
         settings: RoomSettings,
         tail_updates: int = 0,
+        snapshot_bytes: int = 0,
     ) -> None:
         self.room_id = room_id
         self.doc = doc
@@ -83,6 +84,8 @@ class Room:
         self._save_task: asyncio.Task[None] | None = None
         self._tail_updates = tail_updates
         self._tail_bytes = 0
+        self._compact_scheduled = False
+        self._snapshot_bytes = snapshot_bytes
         self._failed = False
         self._subscription = doc.observe(self._on_transaction)
 
@@ -176,11 +179,13 @@ class Room:
         self._tail_bytes += len(update)
         self.last_active = time.monotonic()
         self._schedule_save()
-        if (
+        if not self._compact_scheduled and (
             self._tail_updates >= self.settings.compact_after_updates
-            or self._tail_bytes >= self.settings.compact_after_bytes
+            or self._tail_bytes >= max(self.settings.compact_after_bytes, self._snapshot_bytes)
         ):
-            self.compact()
+            # The document cannot be encoded while this transaction is being observed.
+            self._compact_scheduled = True
+            asyncio.get_running_loop().call_soon(self.compact)
 
     def _send_if_durable(
         self,
@@ -218,9 +223,14 @@ class Room:
 
     def compact(self) -> None:
         """Fold the stored tail of updates into one snapshot of the current state."""
+        self._compact_scheduled = False
+        if self._failed:
+            return
+        state = self.doc.get_update()
         self._tail_updates = 0
         self._tail_bytes = 0
-        _log_failure(self.store.compact(self.room_id, self.doc.get_update()))
+        self._snapshot_bytes = len(state)
+        _log_failure(self.store.compact(self.room_id, state))
 
     # ---- the file on disk --------------------------------------------------------
 

@@ -103,7 +103,10 @@ async def make_server(dirs: tuple[Path, Path]) -> AsyncIterator[ServerFactory]:
     running: list[Server] = []
 
     async def start(**overrides: Any) -> Server:
-        room = RoomSettings(save_delay=overrides.pop("save_delay", 0.2))
+        room = RoomSettings(
+            save_delay=overrides.pop("save_delay", 0.2),
+            compact_after_updates=overrides.pop("compact_after_updates", 500),
+        )
         max_message_size = overrides.pop("max_message_size", 16 * 1024 * 1024)
         settings = Settings(
             root_dir=dirs[0],

@@ -29,3 +29,19 @@ async def test_idle_room_is_saved_unloaded_and_reopened_from_the_store(
     assert "typed by alice" in path.read_text()
     async with YClient(server.ws_url(notebook_id), server.token("bob")) as bob:
         assert bob.sources() == ["typed by alice"]
+
+
+async def test_store_is_compacted_while_people_type(make_server: ServerFactory) -> None:
+    server = await make_server(compact_after_updates=20)
+    notebook_id = await server.create_notebook("compact.ipynb")
+    url = server.ws_url(notebook_id)
+    async with YClient(url, server.token("alice")) as alice, YClient(url, server.token("bob")) as bob:
+        for i in range(200):
+            alice.notebook.ycells[0]["source"].insert(0, f"{i % 10}")
+        expected = "".join(str(i % 10) for i in reversed(range(200)))
+        await bob.wait_for(lambda: bob.sources() == [expected])
+        stored = await server.services.store.load(notebook_id)
+        assert stored is not None
+        assert len(stored.tail) < 40
+    async with YClient(url, server.token("carol")) as carol:
+        assert carol.sources() == [expected]
