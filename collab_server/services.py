@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from sqlalchemy import Engine
 
@@ -105,7 +106,7 @@ class Services:
         self.db.dispose()
         self.store_db.dispose()
 
-    async def __aenter__(self) -> Services:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any
+from typing import Any, Self
 
 import websockets
 from jupyter_ydoc import YNotebook
@@ -47,7 +47,7 @@ class YClient:
         self._reader: asyncio.Task[None] | None = None
         self._subscription = self.doc.observe(self._on_local_change)
 
-    async def __aenter__(self) -> YClient:
+    async def __aenter__(self) -> Self:
         await self.connect()
         await self.wait_synced()
         return self

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tornado import web, websocket
+from tornado import websocket
 
 from auth.identity import IdentityProvider, User
 from crdt.room import Room
@@ -154,6 +154,3 @@ class RoomHandler(websocket.WebSocketHandler):
         if self.room is not None:
             self.room.leave(self)
             log.info("room %s: %s left", self.room.room_id, self.user.name)
-
-    def on_ping(self, data: bytes) -> None:
-        pass

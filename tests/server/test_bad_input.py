@@ -51,7 +51,7 @@ async def test_paths_outside_the_root_are_refused(server: Server, path: str) -> 
     assert sorted(p.name for p in root.parent.rglob("*")) == before
 
 
-async def test_symlink_escaping_the_root_is_refused(server: Server, tmp_path: object) -> None:
+async def test_symlink_escaping_the_root_is_refused(server: Server) -> None:
     root = server.services.settings.root_dir
     outside = root.parent / "outside"
     outside.mkdir()
