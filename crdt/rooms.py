@@ -124,8 +124,9 @@ class RoomManager:
             seed = await self.worker.run(notebook_io.seed_from_file, str(path))
             await self.store.create(room_id, seed.client_id, seed.update, seed.disk_hash)
             doc.apply_update(seed.update)
-            room = self._new_room(
-                room_id, doc, seed.client_id, path, seed.disk_hash, 0, len(seed.update)
+            room = Room(
+                room_id, doc, seed.client_id, path, seed.disk_hash, self.store, self.worker,
+                self.settings, snapshot_bytes=len(seed.update),
             )
             log.info("room %s: seeded from %s", room_id, path)
             return room
@@ -133,43 +134,15 @@ class RoomManager:
             doc.apply_update(stored.snapshot)
             for update in stored.tail:
                 doc.apply_update(update)
-        room = self._new_room(
-            room_id,
-            doc,
-            stored.seed_client_id,
-            path,
-            stored.disk_hash,
-            len(stored.tail),
-            len(stored.snapshot),
+        room = Room(
+            room_id, doc, stored.seed_client_id, path, stored.disk_hash, self.store, self.worker,
+            self.settings, tail_updates=len(stored.tail), snapshot_bytes=len(stored.snapshot),
         )
         # The file may have been changed while the room was not loaded.
         async with room.disk_lock:
             await room.load_if_changed_on_disk()
         log.info("room %s: loaded from the store (%d bytes)", room_id, stored.size)
         return room
-
-    def _new_room(
-        self,
-        room_id: str,
-        doc: Doc[Any],
-        seed: int,
-        path: Path,
-        disk_hash: str | None,
-        tail: int,
-        snapshot_bytes: int,
-    ) -> Room:
-        return Room(
-            room_id,
-            doc,
-            seed,
-            path,
-            disk_hash,
-            self.store,
-            self.worker,
-            self.settings,
-            tail,
-            snapshot_bytes,
-        )
 
     # ---- background upkeep -------------------------------------------------------
 
