@@ -22,18 +22,23 @@ class Credentials:
 
     ``headers`` are the request headers; ``query_token`` is a ``?token=``
     parameter, accepted on WebSocket upgrades only (browsers cannot set headers
-    there).
+    there); ``session`` is the session id from the signed login cookie.
     """
 
     headers: Mapping[str, str]
     query_token: str | None = None
+    session: str | None = None
+
+    @property
+    def presents_token(self) -> bool:
+        """A token was presented: then only the token counts, never the cookie."""
+        return bool(self.query_token) or "Authorization" in self.headers
 
 
 class IdentityProvider(Protocol):
     """Resolves a request's credentials to a user, or None if it presents none that are valid.
 
-    Login methods (tokens now; PAM, OAuth sessions later) each implement this;
-    the app asks them in order.
+    Tokens and login sessions each implement this.
     """
 
     async def identify(self, credentials: Credentials) -> User | None: ...

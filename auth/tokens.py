@@ -8,57 +8,17 @@ it as ``Authorization: token <t>``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Engine,
-    Float,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    delete,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Engine, delete, insert, select, update
 
 from .identity import Credentials, User
-
-metadata = MetaData()
-
-users = Table(
-    "users",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(255), nullable=False, unique=True),
-    Column("admin", Boolean, nullable=False, default=False),
-    Column("created_at", Float, nullable=False),
-)
-
-api_tokens = Table(
-    "api_tokens",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("hash", String(64), nullable=False, unique=True),
-    Column("prefix", String(8), nullable=False),
-    Column("note", String(255), nullable=False, default=""),
-    Column("created_at", Float, nullable=False),
-    Column("last_used", Float, nullable=True),
-)
+from .schema import api_tokens, bump_epoch, hash_secret, users
+from .users import Users
 
 TOKEN_PREFIX_LENGTH = 4
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,37 +29,6 @@ class TokenInfo:
     note: str
     created_at: float
     last_used: float | None
-
-
-class UnknownUser(LookupError):
-    """No user has this name."""
-
-
-class Users:
-    """The users table: created on first use by CLI, login or admin API."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def get_or_create(self, name: str, admin: bool = False) -> User:
-        with self.engine.begin() as conn:
-            row = conn.execute(select(users).where(users.c.name == name)).first()
-            if row is None:
-                key = conn.execute(
-                    insert(users).values(name=name, admin=admin, created_at=time.time())
-                ).inserted_primary_key
-                assert key is not None
-                return User(int(key[0]), name, admin)
-            if admin and not row.admin:
-                conn.execute(update(users).where(users.c.id == row.id).values(admin=True))
-            return User(row.id, row.name, bool(row.admin or admin))
-
-    def get(self, name: str) -> User:
-        with self.engine.begin() as conn:
-            row = conn.execute(select(users).where(users.c.name == name)).first()
-        if row is None:
-            raise UnknownUser(name)
-        return User(row.id, row.name, bool(row.admin))
 
 
 class Tokens:
@@ -117,7 +46,7 @@ class Tokens:
             conn.execute(
                 insert(api_tokens).values(
                     user_id=user.id,
-                    hash=_hash(token),
+                    hash=hash_secret(token),
                     prefix=token[:TOKEN_PREFIX_LENGTH],
                     note=note,
                     created_at=time.time(),
@@ -143,6 +72,7 @@ class Tokens:
         """Revoke a token by id; False if there was none."""
         with self.engine.begin() as conn:
             result = conn.execute(delete(api_tokens).where(api_tokens.c.id == token_id))
+            bump_epoch(conn)
         return result.rowcount > 0
 
     def user_for_token(self, token: str) -> User | None:
@@ -150,7 +80,7 @@ class Tokens:
             row = conn.execute(
                 select(users.c.id, users.c.name, users.c.admin, api_tokens.c.id.label("tid"))
                 .join(api_tokens, users.c.id == api_tokens.c.user_id)
-                .where(api_tokens.c.hash == _hash(token))
+                .where(api_tokens.c.hash == hash_secret(token))
             ).first()
             if row is None:
                 return None

@@ -15,8 +15,11 @@ from typing import Any
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
-from traitlets import Float, Integer, Unicode, default
+from traitlets import Dict, Float, Integer, List, Set, Unicode, default
 from traitlets.config import Application, Configurable
+from traitlets.utils.importstring import import_item
+
+from auth.authenticator import Authenticator
 
 from crdt.room import RoomSettings
 
@@ -61,6 +64,15 @@ class ServerConfig(Configurable):
         "FULL also survives power loss.",
     )
 
+    tutor_groups = Dict(
+        key_trait=Unicode(),
+        value_trait=List(Unicode()),
+        config=True,
+        help="Tutor groups: {'tutors': ['students-a', 'students-b']} lets members of the group "
+        "'tutors' watch, read-only, every notebook of the members of those student groups.",
+    )
+    session_days = Float(14.0, config=True, help="Days a login session lasts.")
+
     def settings(self) -> Settings:
         return Settings(
             root_dir=Path(self.root_dir).absolute(),
@@ -68,7 +80,17 @@ class ServerConfig(Configurable):
             db_url=self.db_url,
             store_url=self.store_url,
             sqlite_synchronous=self.sqlite_synchronous,
+            tutor_groups={k: list(v) for k, v in self.tutor_groups.items()},
+            session_lifetime=self.session_days * 24 * 3600,
         )
+
+
+# Short names for the login methods; any Authenticator subclass may be named in full.
+AUTHENTICATORS = {
+    "pam": "auth.pam.PAMAuthenticator",
+    "oidc": "auth.oauth.GenericOIDCAuthenticator",
+    "github": "auth.oauth.GitHubAuthenticator",
+}
 
 
 DB_ALIASES = {
@@ -105,6 +127,8 @@ class CollabServer(Application):
     }
     subcommands = {
         "token": ("collab_server.cli_token.TokenApp", "Create, list and revoke API tokens."),
+        "user": ("collab_server.cli_admin.UserApp", "Add, list, remove users; make admins."),
+        "group": ("collab_server.cli_admin.GroupApp", "Create groups and manage their members."),
     }
 
     ip = Unicode("127.0.0.1", config=True, help="Address to listen on.")
@@ -138,6 +162,22 @@ class CollabServer(Application):
     worker_processes = Integer(
         1, config=True, help="Processes that convert between .ipynb files and documents."
     )
+    authenticators = List(
+        Unicode(),
+        ["pam"],
+        config=True,
+        help="Login methods offered on the login page, in order: 'pam' (unix accounts), "
+        "'oidc' (any OpenID Connect provider), 'github', or the import path of an "
+        "Authenticator subclass. Configure each with its own class section, e.g. "
+        "c.GenericOIDCAuthenticator.issuer. [] leaves API tokens only.",
+    )
+    allowed_origins = Set(
+        Unicode(),
+        config=True,
+        help="Origins (scheme://host[:port], exact match) besides the server's own from which "
+        "a logged-in browser may open WebSockets, e.g. when a proxy serves the app on another "
+        "host name.",
+    )
 
     @default("log_level")
     def _log_level_default(self) -> int:
@@ -153,10 +193,20 @@ class CollabServer(Application):
         settings.room_idle_timeout = self.room_idle_timeout
         settings.disk_poll_interval = self.disk_poll_interval
         settings.worker_processes = self.worker_processes
+        settings.authenticators = self.make_authenticators()
         settings.room = RoomSettings(
             save_delay=self.save_delay, compact_after_updates=self.compact_after_updates
         )
         return settings
+
+    def make_authenticators(self) -> list[Authenticator[Any]]:
+        result: list[Authenticator[Any]] = []
+        for name in self.authenticators:
+            cls = import_item(AUTHENTICATORS.get(name, name))
+            if not (isinstance(cls, type) and issubclass(cls, Authenticator)):
+                raise ValueError(f"{name!r} is not an Authenticator")
+            result.append(cls(parent=self))
+        return result
 
     def start(self) -> None:
         if self.subapp is not None:
@@ -177,6 +227,7 @@ class CollabServer(Application):
             app = make_app(
                 services,
                 max_send_buffer=self.max_send_buffer,
+                allowed_origins=frozenset(self.allowed_origins),
                 websocket_max_message_size=self.max_message_size,
                 websocket_ping_interval=self.websocket_ping_interval,
             )

@@ -7,7 +7,8 @@ import time
 from traitlets import Unicode
 from traitlets.config import Application
 
-from auth.tokens import Tokens, metadata
+from auth.schema import metadata
+from auth.tokens import Tokens
 
 from .app import DB_ALIASES, ServerConfig, load_config_file
 from .database import open_engine

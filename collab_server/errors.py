@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from auth.tokens import UnknownUser
+from auth.authenticator import LoginRefused
+from auth.sharing import InvalidLink, InvalidShare, PermissionDenied
+from auth.users import InvalidName, LoginConflict, UnknownGroup, UnknownUser
 from crdt.errors import (
     AlreadyExists,
     InvalidNotebook,
@@ -22,11 +24,20 @@ WS_INTERNAL_ERROR = 1011
 WS_RELOAD_REQUIRED = 4409  # 4400-4499: y-websocket clients stop reconnecting
 WS_NOT_FOUND = 4404
 WS_CLIENT_TOO_SLOW = 4008
+WS_FORBIDDEN = 4403  # access revoked: do not reconnect
+WS_UNAUTHORIZED = 4401  # logged out or token revoked
 
 HTTP_STATUS: dict[type[Exception], int] = {
     InvalidPath: 400,
+    InvalidShare: 400,
+    InvalidName: 400,
+    PermissionDenied: 403,
+    LoginConflict: 403,
+    LoginRefused: 403,
     NotebookNotFound: 404,
     UnknownUser: 404,
+    UnknownGroup: 404,
+    InvalidLink: 404,
     AlreadyExists: 409,
     InvalidNotebook: 422,
 }
@@ -35,6 +46,7 @@ WS_CLOSE: dict[type[Exception], int] = {
     ProtocolError: WS_INVALID_DATA,
     StaleClient: WS_RELOAD_REQUIRED,
     NotebookNotFound: WS_NOT_FOUND,
+    PermissionDenied: WS_FORBIDDEN,
     InvalidNotebook: WS_INTERNAL_ERROR,
 }
 

@@ -2,29 +2,97 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tornado import web
 
-from .handlers import notebooks, room
+from auth.authenticator import Authenticator, PasswordAuthenticator
+from auth.oauth import OAuthenticator
+
+from .handlers import admin, home, login, notebooks, room, sharing
 from .services import Services
 
 ROOM_ID = r"(?P<room_id>[0-9a-f]{32})"
+NOTEBOOK_ID = r"(?P<notebook_id>[0-9a-f]{32})"
 PATH = r"(?P<path>(?:/.*)?)"
+NAME = r"(?P<name>[^/]+)"
+HERE = Path(__file__).parent
 
 
-def make_app(services: Services, max_send_buffer: int, **tornado_settings: Any) -> web.Application:
+def login_routes(authenticators: list[Authenticator[Any]], pages: dict[str, Any]) -> list[Any]:
+    """Each configured login method mounts its own routes, by its kind."""
+    flow = {
+        **pages,
+        "authenticators": authenticators,
+    }
+    routes: list[Any] = [
+        (r"/login", login.LoginHandler, flow),
+        (r"/logout", login.LogoutHandler, flow),
+    ]
+    names: set[str] = set()
+    for authenticator in authenticators:
+        if isinstance(authenticator, OAuthenticator):
+            name = authenticator.name
+            if name in names:
+                raise ValueError(f"two OAuth login methods are both named {name!r}")
+            names.add(name)
+            oauth = {**flow, "authenticator": authenticator}
+            routes += [
+                (rf"/oauth/{name}/login", login.OAuthLoginHandler, oauth),
+                (rf"/oauth/{name}/callback", login.OAuthCallbackHandler, oauth),
+            ]
+        elif not isinstance(authenticator, PasswordAuthenticator):
+            raise TypeError(f"{type(authenticator).__name__} is not a known kind of login")
+    return routes
+
+
+def make_app(
+    services: Services,
+    max_send_buffer: int,
+    allowed_origins: frozenset[str] = frozenset(),
+    **tornado_settings: Any,
+) -> web.Application:
     """The Tornado application for ``services``; ``tornado_settings`` are Tornado's own."""
+    session_days = services.settings.session_lifetime / (24 * 3600)
     api = {"identity": services.identity}
+    pages = {
+        "identity": services.identity,
+        "session_days": session_days,
+        "users": services.users,
+        "sessions": services.sessions,
+        "access": services.access,
+    }
     files = {
         **api,
         "contents": services.contents,
         "rooms": services.rooms,
         "worker": services.worker,
         "checkpoints": services.settings.room.checkpoint_dir,
+        "access": services.access,
+        "sharing": services.sharing,
+    }
+    share = {
+        **api,
+        "access": services.access,
+        "sharing": services.sharing,
+        "live": services.live,
+        "contents": services.contents,
+    }
+    manage = {**api, "users": services.users, "live": services.live}
+    home_page = {
+        "identity": services.identity,
+        "session_days": session_days,
+        "contents": services.contents,
+        "sharing": services.sharing,
+        "access": services.access,
+        "live": services.live,
     }
     routes: list[Any] = [
-        (r"/api/user", notebooks.UserHandler, api),
+        (r"/", home.HomeHandler, home_page),
+        (r"/share/(?P<code>[A-Za-z0-9_-]{16,64})", sharing.ShareLinkPage, home_page),
+        *login_routes(services.authenticators, pages),
+        (r"/api/user", notebooks.WhoAmIHandler, api),
         (rf"/api/contents{PATH}", notebooks.ContentsHandler, files),
         (rf"/api/upload{PATH}", notebooks.UploadHandler, files),
         (rf"/api/notebooks/{ROOM_ID}", notebooks.NotebookHandler, files),
@@ -34,11 +102,37 @@ def make_app(services: Services, max_send_buffer: int, **tornado_settings: Any) 
             notebooks.CheckpointHandler,
             files,
         ),
+        (rf"/api/notebooks/{NOTEBOOK_ID}/role", sharing.MyRoleHandler, share),
+        (rf"/api/notebooks/{NOTEBOOK_ID}/shares", sharing.SharesHandler, share),
+        (rf"/api/notebooks/{NOTEBOOK_ID}/shares/(?P<share_id>[0-9]+)", sharing.ShareHandler, share),
+        (rf"/api/notebooks/{NOTEBOOK_ID}/links", sharing.LinksHandler, share),
+        (rf"/api/notebooks/{NOTEBOOK_ID}/links/(?P<link_id>[0-9]+)", sharing.LinkHandler, share),
+        (r"/api/shared", sharing.SharedWithMeHandler, share),
+        (r"/api/users", admin.UsersHandler, manage),
+        (rf"/api/users/{NAME}", admin.UserHandler, manage),
+        (r"/api/groups", admin.GroupsHandler, manage),
+        (rf"/api/groups/{NAME}", admin.GroupHandler, manage),
+        (r"/api/groups/(?P<group>[^/]+)/members/(?P<name>[^/]+)", admin.GroupMemberHandler, manage),
         (
             rf"/api/rooms/{ROOM_ID}",
             room.RoomHandler,
-            {"rooms": services.rooms, "identity": services.identity,
-             "max_send_buffer": max_send_buffer},
+            {
+                "rooms": services.rooms,
+                "identity": services.identity,
+                "access": services.access,
+                "live": services.live,
+                "allowed_origins": frozenset(o.lower().rstrip("/") for o in allowed_origins),
+                "max_send_buffer": max_send_buffer,
+                "session_days": session_days,
+            },
         ),
     ]
-    return web.Application(routes, **tornado_settings)
+    settings: dict[str, Any] = {
+        "cookie_secret": services.cookie_secret,
+        "xsrf_cookies": True,
+        "xsrf_cookie_kwargs": {"samesite": "Lax", "path": "/"},
+        "template_path": str(HERE / "templates"),
+        "static_path": str(HERE / "static"),
+        **tornado_settings,
+    }
+    return web.Application(routes, **settings)

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy import Engine
 
-from auth import tokens
-from auth.identity import Credentials, IdentityProvider, User
+from auth import schema
+from auth.authenticator import Authenticator
+from auth.identity import Credentials, User
+from auth.sessions import SessionIdentityProvider, Sessions
+from auth.sharing import Sharing
+from auth.tokens import TokenIdentityProvider, Tokens
+from auth.users import Users
 from crdt import contents as contents_module
 from crdt.contents import ContentsManager
 from crdt.notebook_io import NotebookWorker
@@ -19,7 +26,9 @@ from crdt.room import RoomSettings
 from crdt.rooms import RoomManager
 from crdt.store import UpdateStore
 
+from .access import Access
 from .database import is_sqlite, open_engine
+from .live import LiveSockets
 
 
 @dataclass
@@ -35,6 +44,10 @@ class Settings:
     disk_poll_interval: float = 1.0
     worker_processes: int = 1
     room: RoomSettings = field(default_factory=RoomSettings)
+    authenticators: list[Authenticator[Any]] = field(default_factory=list)
+    tutor_groups: dict[str, list[str]] = field(default_factory=dict)
+    session_lifetime: float = 14 * 24 * 3600
+    cookie_secret: bytes = b""  # default: data_dir/cookie_secret, created on first start
 
     def resolved_db_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'collab.db'}"
@@ -47,17 +60,33 @@ class Settings:
 
 
 class Identity:
-    """Asks each identity provider in turn (tokens now; sessions later)."""
+    """Who a request is: by its token if it presents one (never falling back to the
+    cookie, so a bad token is never rescued by ambient credentials), else by its
+    login session."""
 
-    def __init__(self, providers: list[IdentityProvider]) -> None:
-        self.providers = providers
+    def __init__(self, tokens: TokenIdentityProvider, sessions: SessionIdentityProvider) -> None:
+        self.tokens = tokens
+        self.sessions = sessions
 
     async def identify(self, credentials: Credentials) -> User | None:
-        for provider in self.providers:
-            user = await provider.identify(credentials)
-            if user is not None:
-                return user
-        return None
+        if credentials.presents_token:
+            return await self.tokens.identify(credentials)
+        return await self.sessions.identify(credentials)
+
+
+def load_cookie_secret(data_dir: Path) -> bytes:
+    """The secret signing cookies, kept in ``data_dir/cookie_secret`` (mode 0600)."""
+    path = data_dir / "cookie_secret"
+    try:
+        secret = path.read_text().strip()
+    except FileNotFoundError:
+        secret = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret + "\n")
+    if len(secret) < 32:
+        raise ValueError(f"{path} holds a secret too short to sign cookies")
+    return secret.encode()
 
 
 class Services:
@@ -76,9 +105,18 @@ class Services:
         self.store_db: Engine = open_engine(
             settings.resolved_store_url(), settings.sqlite_synchronous
         )
-        self.tokens = tokens.Tokens(self.db)
-        self.identity = Identity([tokens.TokenIdentityProvider(self.tokens)])
+        self.cookie_secret = settings.cookie_secret or load_cookie_secret(settings.data_dir)
+        self.users = Users(self.db)
+        self.tokens = Tokens(self.db)
+        self.sessions = Sessions(self.db, settings.session_lifetime)
+        self.sharing = Sharing(self.db, settings.tutor_groups)
+        self.authenticators = settings.authenticators
+        self.identity = Identity(
+            TokenIdentityProvider(self.tokens), SessionIdentityProvider(self.sessions)
+        )
         self.contents = ContentsManager(settings.root_dir, self.db)
+        self.access = Access(self.contents, self.sharing)
+        self.live = LiveSockets(self.db)
         self.store = UpdateStore(self.store_db)
         self.worker = NotebookWorker(settings.worker_processes)
         self.rooms = RoomManager(
@@ -92,7 +130,7 @@ class Services:
         self._stack = contextlib.AsyncExitStack()
 
     def create_tables(self) -> None:
-        tokens.metadata.create_all(self.db)
+        schema.metadata.create_all(self.db)
         contents_module.metadata.create_all(self.db)
 
     async def start(self) -> None:
@@ -100,6 +138,10 @@ class Services:
         await self._stack.enter_async_context(self.store)
         await self._stack.enter_async_context(self.worker)
         await self._stack.enter_async_context(self.rooms)
+        await self._stack.enter_async_context(self.live)
+        for authenticator in self.authenticators:
+            await authenticator.start()
+            self._stack.push_async_callback(authenticator.stop)
 
     async def stop(self) -> None:
         await self._stack.aclose()

@@ -9,12 +9,18 @@ clients; those re-sends carry no newer clock and stop here.
 Each client id belongs to the connection that first announced it; another
 connection cannot overwrite or remove it. When a connection closes, its
 client ids are removed and everyone is told.
+
+Who a client is comes from the server, not from the client: the ``user``
+field of every state is replaced by the identity the connection was
+authenticated as, so nobody can appear under another name or colour.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from .protocol import (
     AwarenessEntry,
@@ -50,21 +56,32 @@ class AwarenessRelay:
         self._clients: dict[int, _ClientPresence] = {}
         self._owned: dict[object, set[int]] = {}
 
-    def apply(self, owner: object, payload: bytes) -> bytes | None:
+    def apply(
+        self, owner: object, payload: bytes, identity: dict[str, Any] | None = None
+    ) -> bytes | None:
         """Apply an awareness update sent by ``owner``.
 
-        Returns the awareness message to forward to the other connections, or
-        None when nothing changed. Raises ProtocolError, having changed
-        nothing, if the update is malformed or a state is invalid.
+        ``identity``, if given, replaces the ``user`` field of every state the
+        update carries. Returns the awareness message to forward to the other
+        connections, or None when nothing changed. Raises ProtocolError,
+        having changed nothing, if the update is malformed or a state is
+        invalid.
         """
         entries = decode_awareness_update(payload)
         accepted: list[AwarenessEntry] = []
+        rewritten = False
         for entry in entries:
             if self._accepts(owner, entry):
                 if not entry.removed:
                     if len(entry.state_json) > self.max_state_bytes:
                         raise ProtocolError("awareness state too large")
-                    parse_awareness_state(entry.state_json)
+                    state = parse_awareness_state(entry.state_json)
+                    if identity is not None and state is not None and state.get("user") != identity:
+                        state["user"] = identity
+                        entry = AwarenessEntry(
+                            entry.client_id, entry.clock, json.dumps(state, separators=(",", ":"))
+                        )
+                        rewritten = True
                 accepted.append(entry)
         if not accepted:
             return None
@@ -79,7 +96,7 @@ class AwarenessRelay:
                 self._clients[entry.client_id] = _ClientPresence(
                     entry.clock, entry.state_json, owner, now
                 )
-        if len(accepted) == len(entries):
+        if len(accepted) == len(entries) and not rewritten:
             return awareness_message(payload)
         return awareness_message(encode_awareness_update(accepted))
 

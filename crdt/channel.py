@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Connection(Protocol):
@@ -17,7 +17,14 @@ class Connection(Protocol):
     def username(self) -> str: ...
 
     @property
-    def can_write(self) -> bool: ...
+    def can_write(self) -> bool:
+        """Checked on every document update the client sends; may change while connected."""
+        ...
+
+    @property
+    def presence_user(self) -> dict[str, Any] | None:
+        """Who the client is, as its presence must show it (None: keep what it sends)."""
+        ...
 
     def send(self, message: bytes) -> None: ...
 

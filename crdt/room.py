@@ -29,6 +29,8 @@ from .store import UpdateStore
 
 log = logging.getLogger(__name__)
 
+EMPTY_UPDATE = b"\x00\x00"  # a Yjs v1 update with no structs and no deletions
+
 
 @dataclass
 class RoomSettings:
@@ -126,7 +128,7 @@ class Room:
             else:
                 self._apply_client_update(conn, message)
         elif isinstance(message, protocol.AwarenessMessage):
-            forward = self.awareness.apply(conn, message.payload)
+            forward = self.awareness.apply(conn, message.payload, conn.presence_user)
             if forward is not None:
                 self._broadcast(forward, exclude=conn)
         elif isinstance(message, protocol.QueryAwarenessMessage):
@@ -151,7 +153,8 @@ class Room:
 
     def _apply_client_update(self, conn: Connection, message: protocol.SyncMessage) -> None:
         if not conn.can_write:
-            if message.step == protocol.SyncStep.UPDATE:
+            # A read-only client's sync step 2 is empty unless it made changes.
+            if message.step == protocol.SyncStep.UPDATE or message.payload != EMPTY_UPDATE:
                 conn.send(protocol.permission_denied("read-only: your edits are not saved"))
             return
         self._sender = conn

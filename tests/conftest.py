@@ -66,12 +66,40 @@ class Server:
             allow_nonstandard_methods=True,
         )
 
-    async def create_notebook(self, path: str, content: dict[str, Any] | None = None) -> str:
-        """Create a notebook through the API; return its id."""
-        response = await self.api("PUT", f"/api/contents/{path}", {"type": "notebook", "content": content})
+    async def create_notebook(
+        self,
+        path: str,
+        content: dict[str, Any] | None = None,
+        editors: tuple[str, ...] = ("bob", "carol"),
+    ) -> str:
+        """Create a notebook as its owner (the path's first folder) and share it with
+        ``editors`` as editors; return its id."""
+        owner = path.split("/", 1)[0]
+        response = await self.api(
+            "PUT", f"/api/contents/{path}", {"type": "notebook", "content": content}, user=owner
+        )
         assert response.code == 201, response.body
         notebook_id: str = json.loads(response.body)["id"]
+        for editor in editors:
+            if editor != owner:
+                await self.share(notebook_id, editor, "editor", owner=owner)
         return notebook_id
+
+    async def share(
+        self, notebook_id: str, user: str, role: str, owner: str = "alice", group: bool = False
+    ) -> dict[str, Any]:
+        """Share through the API as ``owner``; returns the share."""
+        if not group:
+            self.services.users.get_or_create(user)
+        response = await self.api(
+            "POST",
+            f"/api/notebooks/{notebook_id}/shares",
+            {"group" if group else "user": user, "role": role},
+            user=owner,
+        )
+        assert response.code == 201, response.body
+        share: dict[str, Any] = json.loads(response.body)
+        return share
 
     async def stop(self) -> None:
         if self.stopped:
@@ -108,6 +136,7 @@ async def make_server(dirs: tuple[Path, Path]) -> AsyncIterator[ServerFactory]:
             compact_after_updates=overrides.pop("compact_after_updates", 500),
         )
         max_message_size = overrides.pop("max_message_size", 16 * 1024 * 1024)
+        allowed_origins = overrides.pop("allowed_origins", frozenset())
         settings = Settings(
             root_dir=dirs[0],
             data_dir=dirs[1],
@@ -121,6 +150,7 @@ async def make_server(dirs: tuple[Path, Path]) -> AsyncIterator[ServerFactory]:
         app = make_app(
             services,
             max_send_buffer=64 * 1024 * 1024,
+            allowed_origins=allowed_origins,
             websocket_max_message_size=max_message_size,
         )
         http = HTTPServer(app)

@@ -18,9 +18,32 @@ log = logging.getLogger(__name__)
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
 
 
-def credentials(request: Any, allow_query_token: bool = False) -> Credentials:
-    token = request.query_arguments.get("token", [b""])[0].decode() if allow_query_token else None
-    return Credentials(headers=request.headers, query_token=token or None)
+SESSION_COOKIE = "collab-session"
+
+
+def credentials(
+    handler: web.RequestHandler, allow_query_token: bool = False, session_days: float = 14
+) -> Credentials:
+    """What the request presents: a token header, a ``?token=`` (WebSockets only), a session."""
+    request = handler.request
+    token = handler.get_query_argument("token", "") if allow_query_token else ""
+    session = handler.get_signed_cookie(SESSION_COOKIE, max_age_days=session_days)
+    return Credentials(
+        headers=request.headers,
+        query_token=token or None,
+        session=session.decode() if session else None,
+    )
+
+
+def check_xsrf_unless_token(handler: web.RequestHandler) -> None:
+    """Requests authenticated by a token header carry no ambient credentials: no XSRF check.
+
+    Anything else that changes state (cookie sessions, the login form) must
+    carry the ``_xsrf`` value, as a form field or an ``X-XSRFToken`` header.
+    """
+    if "Authorization" in handler.request.headers:
+        return
+    web.RequestHandler.check_xsrf_cookie(handler)
 
 
 class APIHandler(web.RequestHandler):
@@ -35,13 +58,13 @@ class APIHandler(web.RequestHandler):
             setattr(self, key, value)
 
     async def prepare(self) -> None:
-        user = await self.identity.identify(credentials(self.request))
+        user = await self.identity.identify(credentials(self))
         if user is None:
             raise web.HTTPError(401, "authentication required")
         self.user = user
 
     def check_xsrf_cookie(self) -> None:
-        """Token-authenticated API requests need no XSRF cookie (sessions add one)."""
+        check_xsrf_unless_token(self)
 
     def write_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)

@@ -1,21 +1,27 @@
 """The notebooks REST API: folders, notebooks, upload, download, checkpoints.
 
-Paths are relative to the server's root folder. Notebooks also have a stable
-id (it survives renames) that names their room.
+Paths are relative to the server's root folder, whose top-level folders are
+the users' own (``alice/...``). Notebooks also have a stable id (it survives
+renames) that names their room. Every request is authorized through
+:class:`Access`: folders belong to their owner, notebooks to whoever they
+are shared with.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 from typing import Any
 
 from tornado import web
 
+from auth.sharing import PermissionDenied, Role, Sharing, owner_name
 from crdt.contents import ContentsManager, Entry
 from crdt.notebook_io import NotebookWorker, notebook_from_state, serialize_notebook
 from crdt.rooms import RoomManager
 
+from ..access import Access
 from .base import APIHandler
 
 
@@ -27,7 +33,7 @@ def api_path(path: str) -> str:
     return path.strip("/")
 
 
-class UserHandler(APIHandler):
+class WhoAmIHandler(APIHandler):
     """GET /api/user: who the request is authenticated as."""
 
     async def get(self) -> None:
@@ -39,6 +45,14 @@ class FilesHandler(APIHandler):
     rooms: RoomManager
     worker: NotebookWorker
     checkpoints: Path
+    access: Access
+    sharing: Sharing
+
+    async def writable_folder(self, path: str) -> None:
+        """Creating at ``path`` needs its folder's owner; the user's own folder is made on demand."""
+        self.access.require_folder(self.user, path)
+        if owner_name(path) == self.user.name:
+            await self.access.ensure_home(self.user)
 
 
 class ContentsHandler(FilesHandler):
@@ -54,6 +68,14 @@ class ContentsHandler(FilesHandler):
 
     async def get(self, path: str) -> None:
         path = api_path(path)
+        if path == "" and not self.user.admin:
+            # The root lists only the user's own folder.
+            await self.access.ensure_home(self.user)
+            root = await self.contents.get("")
+            home = await self.contents.get(self.user.name)
+            self.write_json({**entry_json(root), "content": [entry_json(home)]})
+            return
+        await self.access.require_path(self.user, path, Role.VIEWER)
         entry = await self.contents.get(path)
         if entry.type == "directory":
             listing = await self.contents.list_dir(path)
@@ -62,6 +84,7 @@ class ContentsHandler(FilesHandler):
             self.write_json(entry_json(entry))
 
     async def put(self, path: str) -> None:
+        await self.writable_folder(api_path(path))
         body = self.json_body()
         kind = body.get("type")
         if kind == "directory":
@@ -80,6 +103,7 @@ class ContentsHandler(FilesHandler):
         if not isinstance(new_path, str):
             raise web.HTTPError(400, 'give the new path as {"path": "..."}')
         old_path = api_path(path)
+        await self.require_movable(old_path, api_path(new_path))
         ids = await self.contents.notebook_ids_under(old_path)
         async with self.rooms.holding_files(ids):
             entry, moved = await self.contents.rename(old_path, api_path(new_path))
@@ -89,11 +113,25 @@ class ContentsHandler(FilesHandler):
 
     async def delete(self, path: str) -> None:
         path = api_path(path)
+        await self.access.require_path(self.user, path, Role.OWNER)
+        if "/" not in path and not self.user.admin:
+            raise PermissionDenied("your own folder cannot be deleted")
         for notebook_id in await self.contents.notebook_ids_under(path):
             await self.rooms.notebook_deleted(notebook_id)
+            await asyncio.to_thread(self.sharing.forget_notebook, notebook_id)
         await self.contents.delete(path)
         self.set_status(204)
         self.finish()
+
+    async def require_movable(self, old_path: str, new_path: str) -> None:
+        """Owners move things within the same user's folder; only admins move between users."""
+        await self.access.require_path(self.user, old_path, Role.OWNER)
+        if self.user.admin:
+            return
+        if "/" not in old_path:
+            raise PermissionDenied("a user's own folder cannot be renamed")
+        if owner_name(new_path) != owner_name(old_path):
+            raise PermissionDenied("notebooks can only be moved within their owner's folder")
 
 
 class UploadHandler(FilesHandler):
@@ -102,6 +140,7 @@ class UploadHandler(FilesHandler):
     async def put(self, path: str) -> None:
         overwrite = self.get_query_argument("overwrite", "0") in ("1", "true")
         path = api_path(path)
+        await self.writable_folder(path)
         entry = await self.contents.upload_notebook(path, self.request.body, overwrite=overwrite)
         if overwrite and entry.id is not None and self.rooms.get(entry.id) is not None:
             room = self.rooms.get(entry.id)
@@ -119,7 +158,7 @@ class NotebookHandler(FilesHandler):
     """
 
     async def get(self, room_id: str) -> None:
-        path = await self.contents.path_for_id(room_id)
+        path = await self.access.require_notebook(self.user, room_id, Role.VIEWER)
         room = self.rooms.get(room_id)
         if room is not None and not room.closing:
             state = room.doc.get_update()
@@ -138,7 +177,7 @@ class CheckpointsHandler(FilesHandler):
     """GET /api/notebooks/<id>/checkpoints: content replaced by changes made on disk."""
 
     async def get(self, room_id: str) -> None:
-        await self.contents.path_for_id(room_id)
+        await self.access.require_notebook(self.user, room_id, Role.VIEWER)
         folder = self.checkpoints / room_id
         names = sorted(p.name for p in folder.glob("*.ipynb")) if folder.is_dir() else []
         self.write_json({"checkpoints": [{"name": n} for n in names]})
@@ -148,7 +187,7 @@ class CheckpointHandler(FilesHandler):
     """GET /api/notebooks/<id>/checkpoints/<name>: one checkpoint as .ipynb."""
 
     async def get(self, room_id: str, name: str) -> None:
-        await self.contents.path_for_id(room_id)
+        await self.access.require_notebook(self.user, room_id, Role.VIEWER)
         target = self.checkpoints / room_id / name
         if not target.is_file():
             raise web.HTTPError(404, "no such checkpoint")

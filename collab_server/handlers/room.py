@@ -1,30 +1,66 @@
 """The y-websocket endpoint of a notebook room: ``/api/rooms/<notebook id>``.
 
-The user is authenticated and the notebook found before the upgrade, so a
-refused client gets a plain HTTP error (401, 404) and never a socket. After
-that, each message goes to the room; a malformed one closes only this
-connection, with a close code and reason.
+Before the upgrade the user is authenticated, their role on the notebook
+found, and, for a browser session (cookie), the Origin checked against the
+allowlist; a refused client gets a plain HTTP error (401, 403, 404) and never
+a socket. After that, each message goes to the room, which checks the role
+on every document update; a malformed message closes only this connection.
+Access is checked again whenever it may have changed (see ``live``): a
+revoked user's socket is closed with 4403, a downgraded one becomes
+read-only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
 from tornado import websocket
 
-from auth.identity import IdentityProvider, User
+from auth.identity import Credentials, IdentityProvider, User
+from auth.sharing import Role
+from crdt.errors import NotebookNotFound
 from crdt.room import Room
 from crdt.rooms import RoomManager
 
+from ..access import Access
 from ..errors import (
     WS_CLIENT_TOO_SLOW,
+    WS_FORBIDDEN,
+    WS_UNAUTHORIZED,
     WS_UNSUPPORTED_DATA,
     close_reason,
     http_status,
     ws_close_code,
 )
+from ..live import LiveSockets
 from .base import credentials
+
+# Presence colours, picked by a hash of the user name (readable on white and dark).
+COLORS = (
+    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#008080",
+    "#f032e6", "#9a6324", "#800000", "#808000", "#000075", "#2f7ed8",
+)
+
+
+def presence_identity(user: User, role: Role) -> dict[str, Any]:
+    """The ``user`` field of a client's presence, decided by the server."""
+    digest = hashlib.sha256(user.name.encode()).digest()
+    parts = [p for p in user.name.replace(".", " ").replace("_", " ").split() if p]
+    initials = "".join(p[0] for p in parts[:2]).upper() or user.name[:1].upper()
+    return {
+        "username": user.name,
+        "name": user.name,
+        "display_name": user.name,
+        "initials": initials,
+        "color": COLORS[digest[0] % len(COLORS)],
+        "role": role.label,
+    }
+
+
+def request_origin(handler: websocket.WebSocketHandler) -> str:
+    return f"{handler.request.protocol}://{handler.request.host}".lower()
 
 log = logging.getLogger(__name__)
 
@@ -34,37 +70,74 @@ class RoomHandler(websocket.WebSocketHandler):
 
     rooms: RoomManager
     identity: IdentityProvider
+    access: Access
+    live: LiveSockets
+    allowed_origins: frozenset[str]
     max_send_buffer: int
+    session_days: float
     user: User
+    role: Role
     room: Room | None = None
 
     def initialize(
-        self, rooms: RoomManager, identity: IdentityProvider, max_send_buffer: int
+        self,
+        rooms: RoomManager,
+        identity: IdentityProvider,
+        access: Access,
+        live: LiveSockets,
+        allowed_origins: frozenset[str],
+        max_send_buffer: int,
+        session_days: float,
     ) -> None:
         self.rooms = rooms
         self.identity = identity
+        self.access = access
+        self.live = live
+        self.allowed_origins = allowed_origins
         self.max_send_buffer = max_send_buffer
+        self.session_days = session_days
         self._queued_bytes = 0
         self._closed = False
+        self._credentials: Credentials | None = None
+        self._presence: dict[str, Any] | None = None
 
     # ---- before the upgrade -------------------------------------------------------
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        user = await self.identity.identify(credentials(self.request, allow_query_token=True))
+        presented = credentials(self, allow_query_token=True, session_days=self.session_days)
+        user = await self.identity.identify(presented)
         if user is None:
             self._refuse(401, "authentication required")
             return
         self.user = user
-        room_id = kwargs["room_id"]
+        self._credentials = presented
+        if not presented.presents_token and not self._origin_allowed(
+            self.request.headers.get("Origin")
+        ):
+            self._refuse(403, "cross-origin WebSocket refused")
+            return
         try:
-            await self.rooms.locate(room_id)
+            self.role, _ = await self.access.notebook_role(user, kwargs["room_id"])
         except Exception as e:
             status = http_status(e)
             if status is None:
                 raise
             self._refuse(status, str(e))
             return
+        self._presence = presence_identity(user, self.role)
         await super().get(*args, **kwargs)
+
+    def _origin_allowed(self, origin: str | None) -> bool:
+        """Exact match against the allowlist and this server's own origin; no prefixes."""
+        if not origin:
+            return False
+        origin = origin.lower()
+        return origin == request_origin(self) or origin in self.allowed_origins
+
+    def check_origin(self, origin: str) -> bool:
+        """Tokens are not ambient credentials, so any page may use one; sessions may not."""
+        assert self._credentials is not None
+        return self._credentials.presents_token or self._origin_allowed(origin)
 
     def _refuse(self, status: int, message: str) -> None:
         log.info("refused WebSocket %s: %d %s", self.request.path, status, message)
@@ -82,7 +155,29 @@ class RoomHandler(websocket.WebSocketHandler):
 
     @property
     def can_write(self) -> bool:
-        return True
+        return self.role >= Role.EDITOR
+
+    @property
+    def presence_user(self) -> dict[str, Any] | None:
+        return self._presence
+
+    async def reauthorize(self) -> None:
+        """Check who this is and their role again; close or downgrade the socket."""
+        if self._closed or self._credentials is None:
+            return
+        user = await self.identity.identify(self._credentials)
+        if user is None or user.id != self.user.id:
+            self.close(WS_UNAUTHORIZED, "logged out or token revoked")
+            return
+        try:
+            role, _ = await self.access.notebook_role(user, self.path_kwargs["room_id"])
+        except NotebookNotFound:
+            self.close(WS_FORBIDDEN, "your access to this notebook was removed")
+            return
+        if role != self.role:
+            log.info("%s's role on %s is now %s", user.name, self.path_kwargs["room_id"], role.label)
+            self.user, self.role = user, role
+            self._presence = presence_identity(user, role)
 
     def send(self, message: bytes) -> None:
         if self._closed:
@@ -108,6 +203,7 @@ class RoomHandler(websocket.WebSocketHandler):
         if self._closed:
             return
         self._closed = True
+        self.live.discard(self)
         super().close(code, reason)
         if self.room is not None:
             self.room.leave(self)
@@ -116,6 +212,7 @@ class RoomHandler(websocket.WebSocketHandler):
 
     async def open(self, *args: str, **kwargs: str) -> None:
         room_id = kwargs["room_id"]
+        self.live.add(self)
         try:
             self.room = await self.rooms.join(room_id, self)
         except Exception as e:
@@ -151,6 +248,7 @@ class RoomHandler(websocket.WebSocketHandler):
 
     def on_close(self) -> None:
         self._closed = True
+        self.live.discard(self)
         if self.room is not None:
             self.room.leave(self)
             log.info("room %s: %s left", self.room.room_id, self.user.name)

@@ -9,7 +9,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from auth.identity import Credentials
-from auth.tokens import TokenIdentityProvider, Tokens, api_tokens, metadata
+from auth.schema import api_tokens, metadata
+from auth.tokens import TokenIdentityProvider, Tokens
 from collab_server.database import open_engine
 
 

@@ -1,0 +1,143 @@
+"""Login methods, chosen by configuration, all going through one template.
+
+As in JupyterHub, ``Authenticator.get_authenticated_user`` is the template
+method subclasses do not override: it calls ``authenticate`` (the subclass's
+part: check a password, finish an OAuth flow), then normalizes the name, then
+applies the block list, the allow list and ``check_allowed``, then decides
+admin status. A login either yields an :class:`AuthenticatedUser` or raises
+:class:`LoginRefused` with a message fit to show the person logging in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import ClassVar, Generic, TypeVar
+
+from traitlets import Set, Unicode
+from traitlets.config import LoggingConfigurable
+
+from .users import NAME_PATTERN
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedUser:
+    """Who a login method says someone is.
+
+    ``provider`` is "pam" or "oauth"; for OAuth, ``issuer`` and ``subject``
+    are the stable key of the identity and ``name`` only a preferred name.
+    ``admin`` is True when the method itself grants admin (an admin group).
+    """
+
+    name: str
+    provider: str
+    admin: bool = False
+    issuer: str = ""
+    subject: str = ""
+    display_name: str = ""
+
+
+class LoginRefused(PermissionError):
+    """A login that failed; ``str()`` is what the person sees, ``status`` the HTTP status."""
+
+    status = 403
+
+
+class LoginThrottled(LoginRefused):
+    """Too many attempts: refused before the login method was even asked."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LoginUnavailable(LoginRefused):
+    """The login method cannot take more attempts right now (busy or unreachable)."""
+
+    status = 503
+
+
+AttemptT = TypeVar("AttemptT")
+
+
+class Authenticator(LoggingConfigurable, Generic[AttemptT]):
+    """Base of every login method.
+
+    Subclasses implement ``authenticate``; they may extend
+    ``normalize_username`` and ``check_allowed``. ``kind`` tells the web app
+    which login routes to mount: "password" (a login form posting a username
+    and a password) or "oauth" (a redirect to a provider and a callback).
+    """
+
+    kind: ClassVar[str] = ""
+    login_service = Unicode(
+        "", config=True, help="Name shown on the login page, e.g. 'GitHub' or 'your unix account'."
+    )
+    allowed_users = Set(
+        Unicode(),
+        config=True,
+        help="If not empty, only these users may log in (after normalization). "
+        "Login methods may add their own conditions (allowed groups, domains, orgs).",
+    )
+    blocked_users = Set(Unicode(), config=True, help="Users who may never log in.")
+    admin_users = Set(
+        Unicode(), config=True, help="Users who are admins (manage users, groups, all notebooks)."
+    )
+
+    async def get_authenticated_user(self, attempt: AttemptT) -> AuthenticatedUser:
+        """Authenticate, normalize, check the lists: the one path every login takes.
+
+        Raises LoginRefused (or a subclass) with a message for the person.
+        """
+        user = await self.authenticate(attempt)
+        if user is None:
+            raise LoginRefused("Invalid username or password.")
+        name = self.normalize_username(user.name)
+        if not NAME_PATTERN.match(name):
+            self.log.warning("login refused: unusable username %r", name[:80])
+            raise LoginRefused("This account's name cannot be used here.")
+        if name in self.blocked_users:
+            self.log.warning("login refused: %s is blocked", name)
+            raise LoginRefused("This account may not log in.")
+        allowed = not self.allowed_users or name in self.allowed_users or name in self.admin_users
+        if not allowed or not await self.check_allowed(name, user):
+            self.log.warning("login refused: %s is not allowed", name)
+            raise LoginRefused("This account may not log in here.")
+        admin = user.admin or name in self.admin_users
+        return replace(user, name=name, admin=admin)
+
+    async def authenticate(self, attempt: AttemptT) -> AuthenticatedUser | None:
+        """Check the attempt; None if the credentials are wrong.
+
+        May raise LoginRefused for a more specific refusal (throttled, busy).
+        """
+        raise NotImplementedError
+
+    def normalize_username(self, name: str) -> str:
+        return name.strip().lower()
+
+    async def check_allowed(self, name: str, user: AuthenticatedUser) -> bool:
+        """The method's own conditions (groups, domains); True by default."""
+        return True
+
+    async def start(self) -> None:
+        """Called once when the server starts (check the environment, fetch discovery)."""
+
+    async def stop(self) -> None:
+        """Called once when the server stops."""
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordAttempt:
+    """A username and password typed into the login form, and where it came from."""
+
+    username: str
+    password: str
+    address: str
+
+
+class PasswordAuthenticator(Authenticator[PasswordAttempt]):
+    """A login method checking a username and password (PAM)."""
+
+    kind = "password"

@@ -1,0 +1,180 @@
+"""``collab-server user ...`` and ``collab-server group ...``: admin tasks from the shell.
+
+They write the same database as the running server, which notices changes
+that take access away within seconds (``auth_epoch``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from traitlets import Bool
+from traitlets.config import Application
+
+from auth.schema import metadata
+from auth.users import InvalidName, UnknownGroup, UnknownUser, Users
+
+from .app import DB_ALIASES, ServerConfig, load_config_file
+from .database import open_engine
+
+
+def _users(app: Application) -> Users:
+    load_config_file(app)
+    settings = ServerConfig(parent=app).settings()
+    engine = open_engine(settings.resolved_db_url(), settings.sqlite_synchronous)
+    metadata.create_all(engine)
+    return Users(engine)
+
+
+class _Command(Application):
+    """A subcommand taking a fixed number of arguments."""
+
+    aliases = DB_ALIASES
+    classes = [ServerConfig]
+    usage = ""
+    nargs = 1
+
+    def run(self, users: Users, *args: str) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        if len(self.extra_args) != self.nargs:
+            self.exit(f"usage: {self.usage}")
+        try:
+            self.run(_users(self), *self.extra_args)
+        except (UnknownUser, UnknownGroup, InvalidName) as e:
+            self.exit(str(e))
+
+
+class UserAddApp(_Command):
+    """collab-server user add NAME [--admin]: add a user (e.g. before their first login)."""
+
+    name = "collab-server user add"
+    description = __doc__ or ""
+    usage = "collab-server user add NAME [--admin]"
+    admin = Bool(False, config=True, help="Make the user an admin.")
+    flags = {"admin": ({"UserAddApp": {"admin": True}}, "Make the user an admin.")}
+
+    def run(self, users: Users, *args: str) -> None:
+        user = users.get_or_create(args[0], admin=self.admin)
+        print(f"user {user.name}{' (admin)' if user.admin else ''}")
+
+
+class UserListApp(_Command):
+    """collab-server user list: every user, whether admin, how they log in, their groups."""
+
+    name = "collab-server user list"
+    description = __doc__ or ""
+    usage = "collab-server user list"
+    nargs = 0
+
+    def run(self, users: Users, *args: str) -> None:
+        print(f"{'name':<24} {'admin':<6} {'login':<6} groups")
+        for u in users.list_users():
+            print(f"{u.name:<24} {'yes' if u.admin else 'no':<6} {u.provider:<6} {','.join(u.groups)}")
+
+
+class UserRemoveApp(_Command):
+    """collab-server user remove NAME: delete a user, their tokens, sessions and shares."""
+
+    name = "collab-server user remove"
+    description = __doc__ or ""
+    usage = "collab-server user remove NAME"
+
+    def run(self, users: Users, *args: str) -> None:
+        users.delete_user(args[0])
+        print(f"removed user {args[0]} (their notebooks stay in their folder)")
+
+
+def _admin_app(admin: bool) -> type[_Command]:
+    verb = "admin" if admin else "unadmin"
+
+    class SetAdminApp(_Command):
+        __doc__ = f"collab-server user {verb} NAME: {'grant' if admin else 'remove'} admin rights."
+        name = f"collab-server user {verb}"
+        description = __doc__ or ""
+        usage = f"collab-server user {verb} NAME"
+
+        def run(self, users: Users, *args: str) -> None:
+            users.set_admin(args[0], admin)
+            print(f"{args[0]} is {'now' if admin else 'no longer'} an admin")
+
+    return SetAdminApp
+
+
+def _group_app(verb: str, usage: str, nargs: int, action: Callable[[Users, list[str]], str]) -> type[_Command]:
+    class GroupCommand(_Command):
+        __doc__ = usage
+        name = f"collab-server group {verb}"
+        description = usage
+
+        def run(self, users: Users, *args: str) -> None:
+            print(action(users, list(args)))
+
+    GroupCommand.usage = usage
+    GroupCommand.nargs = nargs
+    return GroupCommand
+
+
+def _list_groups(users: Users, args: list[str]) -> str:
+    return "\n".join(f"{g}: {' '.join(m)}" for g, m in users.list_groups().items()) or "no groups"
+
+
+def _create(users: Users, args: list[str]) -> str:
+    users.create_group(args[0])
+    return f"group {args[0]}"
+
+
+def _delete(users: Users, args: list[str]) -> str:
+    users.delete_group(args[0])
+    return f"deleted group {args[0]}"
+
+
+def _add(users: Users, args: list[str]) -> str:
+    for name in args[1:]:
+        users.add_member(args[0], name)
+    return f"added to {args[0]}: {' '.join(args[1:])}"
+
+
+def _remove(users: Users, args: list[str]) -> str:
+    for name in args[1:]:
+        users.remove_member(args[0], name)
+    return f"removed from {args[0]}: {' '.join(args[1:])}"
+
+
+GROUP_COMMANDS = {
+    "list": _group_app("list", "collab-server group list", 0, _list_groups),
+    "create": _group_app("create", "collab-server group create GROUP", 1, _create),
+    "delete": _group_app("delete", "collab-server group delete GROUP", 1, _delete),
+    "add": _group_app("add", "collab-server group add GROUP USER", 2, _add),
+    "remove": _group_app("remove", "collab-server group remove GROUP USER", 2, _remove),
+}
+
+
+class UserApp(Application):
+    """Manage users."""
+
+    name = "collab-server user"
+    description = __doc__ or ""
+    subcommands = {
+        "add": (UserAddApp, UserAddApp.__doc__ or ""),
+        "list": (UserListApp, UserListApp.__doc__ or ""),
+        "remove": (UserRemoveApp, UserRemoveApp.__doc__ or ""),
+        "admin": (_admin_app(True), "collab-server user admin NAME: grant admin rights."),
+        "unadmin": (_admin_app(False), "collab-server user unadmin NAME: remove admin rights."),
+    }
+
+    def start(self) -> None:
+        if self.subapp is not None:
+            self.subapp.start()
+            return
+        self.print_subcommands()
+        self.exit(1)
+
+
+class GroupApp(UserApp):
+    """Manage groups (used for sharing and tutor groups)."""
+
+    name = "collab-server group"
+    description = __doc__ or ""
+    subcommands = {verb: (cls, cls.usage) for verb, cls in GROUP_COMMANDS.items()}
