@@ -25,7 +25,9 @@ class AuthenticatedUser:
 
     ``provider`` is "pam" or "oauth"; for OAuth, ``issuer`` and ``subject``
     are the stable key of the identity and ``name`` only a preferred name.
-    ``admin`` is True when the method itself grants admin (an admin group).
+    From ``authenticate``, ``admin`` is True when the method itself grants
+    admin (an admin group); from ``get_authenticated_user`` it also counts
+    ``admin_users``, and ``method_admin`` keeps the method's own grant.
     """
 
     name: str
@@ -34,6 +36,7 @@ class AuthenticatedUser:
     issuer: str = ""
     subject: str = ""
     display_name: str = ""
+    method_admin: bool = False
 
 
 class LoginRefused(PermissionError):
@@ -97,15 +100,27 @@ class Authenticator(LoggingConfigurable, Generic[AttemptT]):
         if not NAME_PATTERN.match(name):
             self.log.warning("login refused: unusable username %r", name[:80])
             raise LoginRefused("This account's name cannot be used here.")
+        admin = self.check_account(name, user.admin)
+        if not await self.check_allowed(name, user):
+            self.log.warning("login refused: %s is not allowed", name)
+            raise LoginRefused("This account may not log in here.")
+        return replace(user, name=name, admin=admin, method_admin=user.admin)
+
+    def check_account(self, name: str, method_admin: bool) -> bool:
+        """Apply the block, allow and admin lists to the account ``name``; returns admin.
+
+        Called by the template, and again by the login flow when the account
+        gets another name than the one claimed (an OAuth name already taken):
+        the lists always apply to the account actually logged into.
+        """
         if name in self.blocked_users:
             self.log.warning("login refused: %s is blocked", name)
             raise LoginRefused("This account may not log in.")
         allowed = not self.allowed_users or name in self.allowed_users or name in self.admin_users
-        if not allowed or not await self.check_allowed(name, user):
+        if not allowed:
             self.log.warning("login refused: %s is not allowed", name)
             raise LoginRefused("This account may not log in here.")
-        admin = user.admin or name in self.admin_users
-        return replace(user, name=name, admin=admin)
+        return method_admin or name in self.admin_users
 
     async def authenticate(self, attempt: AttemptT) -> AuthenticatedUser | None:
         """Check the attempt; None if the credentials are wrong.

@@ -113,12 +113,28 @@ class Users:
             )
             return user
 
-    def login_oauth(self, issuer: str, subject: str, preferred_name: str, admin: bool) -> User:
+    def oauth_account_name(self, issuer: str, subject: str, preferred_name: str) -> str:
+        """The name :meth:`login_oauth` would give this identity now (nothing is written)."""
+        with self.engine.begin() as conn:
+            name = conn.execute(
+                select(users.c.name)
+                .join(oauth_identities, oauth_identities.c.user_id == users.c.id)
+                .where(oauth_identities.c.issuer == issuer, oauth_identities.c.subject == subject)
+            ).scalar()
+            return str(name) if name is not None else self._free_name(conn, check_name(preferred_name))
+
+    def login_oauth(
+        self, issuer: str, subject: str, preferred_name: str, admin: bool, expect_name: str = ""
+    ) -> User:
         """The user of an OAuth identity, keyed by (issuer, subject), created on first login.
 
         A new user gets ``preferred_name`` or, if taken, ``preferred_name-2``,
         ``-3``...: an identity never takes over an existing account by name.
+        With ``expect_name``, raises LoginConflict (writing nothing) if the
+        account would have another name (someone took it meanwhile).
         """
+        if expect_name and self.oauth_account_name(issuer, subject, preferred_name) != expect_name:
+            raise LoginConflict("the account name changed during login; try again")
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(users)

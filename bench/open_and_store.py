@@ -44,6 +44,7 @@ from tests.yclient import YClient
 
 MiB = 1024 * 1024
 POLL = 0.05  # the server's disk_poll_interval, which also unloads idle rooms
+BENCH_USER = "bench"  # owns every notebook the benchmark opens
 
 
 @dataclass(frozen=True)
@@ -141,9 +142,11 @@ class BenchServer:
         return f"ws://127.0.0.1:{self.port}/api/rooms/{room_id}"
 
     async def add_notebook(self, name: str, data: bytes) -> str:
-        """Put an .ipynb in the root folder; return its id."""
-        (self.services.settings.root_dir / name).write_bytes(data)
-        return await self.services.contents.id_for_path(name)
+        """Put an .ipynb in the bench user's own folder; return its id."""
+        folder = self.services.settings.root_dir / BENCH_USER
+        folder.mkdir(exist_ok=True)
+        (folder / name).write_bytes(data)
+        return await self.services.contents.id_for_path(f"{BENCH_USER}/{name}")
 
     async def wait_unloaded(self, room_id: str, timeout: float = 60) -> None:
         """Wait until the idle room is closed (saved and compacted) and forgotten."""
@@ -173,7 +176,7 @@ async def running_server(folder: Path) -> AsyncIterator[BenchServer]:
     http = HTTPServer(app)
     http.add_sockets([sock])
     try:
-        yield BenchServer(services, port, services.tokens.create("bench"))
+        yield BenchServer(services, port, services.tokens.create(BENCH_USER))
     finally:
         http.stop()
         await services.stop()

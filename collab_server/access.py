@@ -9,11 +9,12 @@ at all is told the notebook does not exist, so ids and paths do not leak.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from auth.identity import User
 from auth.sharing import PermissionDenied, Role, Sharing, owner_name
 from crdt.contents import ContentsManager
-from crdt.errors import NotebookNotFound
+from crdt.errors import AlreadyExists, NotebookNotFound
 
 
 class Access:
@@ -26,6 +27,7 @@ class Access:
     def __init__(self, contents: ContentsManager, sharing: Sharing) -> None:
         self.contents = contents
         self.sharing = sharing
+        self._homes: set[str] = set()  # folders known to exist
 
     async def notebook_role(self, user: User, notebook_id: str) -> tuple[Role, str]:
         """(role, path) of the user on a notebook; NotebookNotFound if they have none."""
@@ -68,7 +70,15 @@ class Access:
 
     async def ensure_home(self, user: User) -> None:
         """Create the user's own folder if it does not exist yet."""
+        if user.name in self._homes:
+            return
         try:
             await self.contents.get(user.name)
         except NotebookNotFound:
-            await self.contents.make_dir(user.name)
+            with contextlib.suppress(AlreadyExists):  # a concurrent first request made it
+                await self.contents.make_dir(user.name)
+        self._homes.add(user.name)
+
+    def forget_home(self, name: str) -> None:
+        """A user's folder was deleted (by an admin): recreate it on their next request."""
+        self._homes.discard(name)

@@ -20,6 +20,8 @@ from traitlets.config import Application, Configurable
 from traitlets.utils.importstring import import_item
 
 from auth.authenticator import Authenticator
+from auth.oauth import GenericOIDCAuthenticator, GitHubAuthenticator
+from auth.pam import PAMAuthenticator
 
 from crdt.room import RoomSettings
 
@@ -113,7 +115,7 @@ class CollabServer(Application):
 
     name = "collab-server"
     description = __doc__ or ""
-    classes = [ServerConfig]
+    classes = [ServerConfig, PAMAuthenticator, GenericOIDCAuthenticator, GitHubAuthenticator]
 
     aliases = {
         "ip": "CollabServer.ip",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auth.authenticator import LoginRefused
+from auth.authenticator import LoginRefused, LoginThrottled, LoginUnavailable
 from auth.sharing import InvalidLink, InvalidShare, PermissionDenied
 from auth.users import InvalidName, LoginConflict, UnknownGroup, UnknownUser
 from crdt.errors import (
@@ -34,6 +34,8 @@ HTTP_STATUS: dict[type[Exception], int] = {
     PermissionDenied: 403,
     LoginConflict: 403,
     LoginRefused: 403,
+    LoginThrottled: 429,
+    LoginUnavailable: 503,
     NotebookNotFound: 404,
     UnknownUser: 404,
     UnknownGroup: 404,

@@ -10,7 +10,7 @@ from tornado import web
 from auth.authenticator import Authenticator, PasswordAuthenticator
 from auth.oauth import OAuthenticator
 
-from .handlers import admin, home, login, notebooks, room, sharing
+from .handlers import admin, home, login, notebooks, pages, room, sharing
 from .services import Services
 
 ROOM_ID = r"(?P<room_id>[0-9a-f]{32})"
@@ -56,7 +56,7 @@ def make_app(
     """The Tornado application for ``services``; ``tornado_settings`` are Tornado's own."""
     session_days = services.settings.session_lifetime / (24 * 3600)
     api = {"identity": services.identity}
-    pages = {
+    page_args = {
         "identity": services.identity,
         "session_days": session_days,
         "users": services.users,
@@ -91,7 +91,7 @@ def make_app(
     routes: list[Any] = [
         (r"/", home.HomeHandler, home_page),
         (r"/share/(?P<code>[A-Za-z0-9_-]{16,64})", sharing.ShareLinkPage, home_page),
-        *login_routes(services.authenticators, pages),
+        *login_routes(services.authenticators, page_args),
         (r"/api/user", notebooks.WhoAmIHandler, api),
         (rf"/api/contents{PATH}", notebooks.ContentsHandler, files),
         (rf"/api/upload{PATH}", notebooks.UploadHandler, files),
@@ -133,6 +133,8 @@ def make_app(
         "xsrf_cookie_kwargs": {"samesite": "Lax", "path": "/"},
         "template_path": str(HERE / "templates"),
         "static_path": str(HERE / "static"),
+        "default_handler_class": pages.NotFoundHandler,
+        "default_handler_args": {"identity": services.identity, "session_days": session_days},
         **tornado_settings,
     }
     return web.Application(routes, **settings)

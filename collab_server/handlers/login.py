@@ -51,12 +51,26 @@ class LoginFlow(PageHandler):
     async def finish_login(self, authenticated: AuthenticatedUser, next_url: str) -> None:
         """Create or find the user, start a session, set its cookie, go to ``next_url``."""
         if authenticated.provider == "oauth":
+            # The lists apply to the account actually logged into, which may be
+            # "alice-2" when "alice" is taken: never alice's rights by claiming her name.
+            account = await asyncio.to_thread(
+                self.users.oauth_account_name,
+                authenticated.issuer,
+                authenticated.subject,
+                authenticated.name,
+            )
+            admin = authenticated.admin
+            if account != authenticated.name:
+                admin = self.authenticator_of(authenticated).check_account(
+                    account, authenticated.method_admin
+                )
             user = await asyncio.to_thread(
                 self.users.login_oauth,
                 authenticated.issuer,
                 authenticated.subject,
                 authenticated.name,
-                authenticated.admin,
+                admin,
+                account,
             )
         else:
             user = await asyncio.to_thread(
@@ -80,6 +94,9 @@ class LoginFlow(PageHandler):
         )
         log.info("%s logged in (%s) from %s", user.name, authenticated.provider, self.request.remote_ip)
         self.redirect(safe_next(next_url))
+
+    def authenticator_of(self, authenticated: AuthenticatedUser) -> Authenticator[Any]:
+        raise NotImplementedError
 
     def render_login(self, message: str = "", status: int = 200, username: str = "") -> None:
         self.set_status(status)
@@ -147,8 +164,15 @@ class OAuthLoginHandler(LoginFlow):
 
     authenticator: OAuthenticator
 
+    def authenticator_of(self, authenticated: AuthenticatedUser) -> Authenticator[Any]:
+        return self.authenticator
+
     async def get(self) -> None:
-        url, state = await self.authenticator.begin(self.callback_url())
+        try:
+            url, state = await self.authenticator.begin(self.callback_url())
+        except LoginRefused as e:  # the provider is unreachable
+            self.render_login(str(e), e.status)
+            return
         value = json.dumps({"state": state, "next": safe_next(self.get_argument("next", "/"))})
         self.set_signed_cookie(
             OAUTH_STATE_COOKIE,
@@ -182,14 +206,15 @@ class OAuthCallbackHandler(OAuthLoginHandler):
             pending = json.loads(raw) if raw else {}
         except ValueError:
             pending = {}
-        if not state or pending.get("state") != state:
+        error = self.get_argument("error", "")
+        if not error and (not state or pending.get("state") != state):
             # Not started in this browser: a forged or replayed callback.
             self.render_login("This login did not start here or has expired; try again.", 403)
             return
         callback = OAuthCallback(
             code=self.get_argument("code", ""),
             state=state,
-            error=self.get_argument("error", ""),
+            error=error,
             redirect_uri=self.callback_url(),
         )
         try:

@@ -48,11 +48,14 @@ class FilesHandler(APIHandler):
     access: Access
     sharing: Sharing
 
+    async def prepare(self) -> None:
+        await super().prepare()
+        # Like a first login, a first request makes the user's own folder.
+        await self.access.ensure_home(self.user)
+
     async def writable_folder(self, path: str) -> None:
-        """Creating at ``path`` needs its folder's owner; the user's own folder is made on demand."""
+        """Creating at ``path`` needs the owner of the folder it is in."""
         self.access.require_folder(self.user, path)
-        if owner_name(path) == self.user.name:
-            await self.access.ensure_home(self.user)
 
 
 class ContentsHandler(FilesHandler):
@@ -70,7 +73,6 @@ class ContentsHandler(FilesHandler):
         path = api_path(path)
         if path == "" and not self.user.admin:
             # The root lists only the user's own folder.
-            await self.access.ensure_home(self.user)
             root = await self.contents.get("")
             home = await self.contents.get(self.user.name)
             self.write_json({**entry_json(root), "content": [entry_json(home)]})
@@ -120,6 +122,8 @@ class ContentsHandler(FilesHandler):
             await self.rooms.notebook_deleted(notebook_id)
             await asyncio.to_thread(self.sharing.forget_notebook, notebook_id)
         await self.contents.delete(path)
+        if "/" not in path:
+            self.access.forget_home(path)
         self.set_status(204)
         self.finish()
 

@@ -89,3 +89,17 @@ class PageHandler(web.RequestHandler):
             message=message,
             next_url=self.request.uri or "/",
         )
+
+
+class NotFoundHandler(PageHandler):
+    """Any URL no route matches: the error page, or JSON under /api/."""
+
+    def prepare(self) -> None:  # type: ignore[override]
+        raise web.HTTPError(404, "There is no page at this address.")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if self.request.path.startswith("/api/"):
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            self.finish({"status": status_code, "error": self._reason, "message": "no such API"})
+            return
+        super().write_error(status_code, **kwargs)

@@ -58,13 +58,22 @@ def sees_renewal(client: YClient, ids: list[int], renew: int) -> bool:
     return all(client.present().get(i, {}).get("renew") == renew for i in ids)
 
 
-def has_user(state_json: str) -> bool:
-    state: Any = json.loads(state_json)
-    return isinstance(state, dict) and "user" in state
+IDENTITY_FIELDS = {"username", "name", "display_name", "initials", "color", "role"}
+
+
+def shown_user(state: Any) -> str | None:
+    """The user name the server stamped on a presence state (None if it is not stamped)."""
+    if not isinstance(state, dict) or not isinstance(state.get("user"), dict):
+        return None
+    user = state["user"]
+    if set(user) != IDENTITY_FIELDS or user["name"] != user["username"]:
+        return None
+    name: str = user["username"]
+    return name
 
 
 async def test_node_and_python_clients_edit_together(server: Server, node: NodeYClients) -> None:
-    notebook_id = await server.create_notebook("together.ipynb")
+    notebook_id = await server.create_notebook("alice/together.ipynb", editors=("bob",))
     async with YClient(server.ws_url(notebook_id), server.token("bob")) as bob:
         alice_id = await connect(node, server, "alice", notebook_id)
 
@@ -82,22 +91,24 @@ async def test_node_and_python_clients_edit_together(server: Server, node: NodeY
             cell=0,
             cellSourceContains="# bob\n",
             awarenessCount=2,
-            awarenessMatches={
-                "clientID": bob.doc.client_id,
-                "fields": {"user": {"name": "bob"}, "cursor": bob_cursor},
-            },
+            awarenessMatches={"clientID": bob.doc.client_id, "fields": {"cursor": bob_cursor}},
             timeoutMs=WAIT_MS,
         )
+        # Each sees the other under the name they logged in with, stamped by the server.
+        bob_seen = (await node.state("alice"))["awareness"][str(bob.doc.client_id)]
+        assert shown_user(bob_seen) == "bob"
+        assert bob_seen["user"]["role"] == "editor"
         alice_cursor = {"cell": 0, "anchor": 1, "head": 4}
         await bob.wait_for(
             lambda: (
                 bob.notebook.cell_number == 2
                 and "# alice\n" in bob.sources()[0]
-                and bob.present().get(alice_id)
-                == {"user": {"name": "alice"}, "cursor": alice_cursor}
+                and bob.present().get(alice_id, {}).get("cursor") == alice_cursor
             ),
             timeout=WAIT_S,
         )
+        assert shown_user(bob.present()[alice_id]) == "alice"
+        assert bob.present()[alice_id]["user"]["role"] == "owner"
 
         alice_cells = (await node.state("alice"))["cells"]
         assert [cell["source"] for cell in alice_cells] == bob.sources()
@@ -113,8 +124,8 @@ ROUNDS = 3
 async def test_fifty_node_clients_renewing_presence_at_once(
     server: Server, node: NodeYClients
 ) -> None:
-    notebook_id = await server.create_notebook("crowd.ipynb")
     names = [f"user{i:02d}" for i in range(NODE_CLIENTS)]
+    notebook_id = await server.create_notebook("alice/crowd.ipynb", editors=("typist", *names))
 
     async def on_every_node_client(**conditions: Any) -> None:
         await asyncio.gather(
@@ -159,9 +170,14 @@ async def test_fifty_node_clients_renewing_presence_at_once(
             }
             assert s["remote"] == others
 
-        # The typist saw the same: each renewal once, never itself, always with a user.
+        # The typist saw the same: each renewal once, never itself, always with the user
+        # that client logged in as.
         all_entries = [entry for message in typist.awareness_messages for entry in message]
-        assert all(has_user(entry.state_json) for entry in all_entries)
+        name_of = dict(zip(ids, names, strict=True))
+        assert all(
+            shown_user(json.loads(entry.state_json)) == name_of[entry.client_id]
+            for entry in all_entries
+        )
         assert typist.doc.client_id not in {entry.client_id for entry in all_entries}
         renewals = [e for m in typist.awareness_messages[typist_seen_before:] for e in m]
         assert max(Counter((e.client_id, e.clock) for e in renewals).values()) == 1
@@ -170,13 +186,21 @@ async def test_fifty_node_clients_renewing_presence_at_once(
         for name in names:
             state = await node.state(name)
             assert [cell["source"] for cell in state["cells"]] == typist.sources() == [typed]
-            assert all("user" in presence for presence in state["awareness"].values())
+            seen = {
+                int(i): shown_user(p)
+                for i, p in state["awareness"].items()
+                if int(i) != state["clientID"]
+            }
+            assert seen == {
+                **{i: n for i, n in name_of.items() if n != name},
+                typist.doc.client_id: "typist",
+            }
 
 
 async def test_node_client_reconnecting_does_not_duplicate_content(
     server: Server, node: NodeYClients
 ) -> None:
-    notebook_id = await server.create_notebook("reconnect.ipynb")
+    notebook_id = await server.create_notebook("alice/reconnect.ipynb", editors=("bob",))
     async with YClient(server.ws_url(notebook_id), server.token("bob")) as bob:
         alice_id = await connect(node, server, "alice", notebook_id)
         await node.request("insertText", client="alice", cell=0, index=0, text="x = 1\n")
@@ -195,10 +219,11 @@ async def test_node_client_reconnecting_does_not_duplicate_content(
         await bob.wait_for(
             lambda: (
                 "# offline" in bob.sources()[0]
-                and bob.present().get(alice_id) == {"user": {"name": "alice"}}
+                and shown_user(bob.present().get(alice_id)) == "alice"
             ),
             timeout=WAIT_S,
         )
+        assert set(bob.present()[alice_id]) == {"user"}
         alice_cells = (await node.state("alice"))["cells"]
         assert (
             [cell["source"] for cell in alice_cells]

@@ -20,11 +20,13 @@ async def expect_refused(url: str, headers: dict[str, str], status: int) -> None
 
 
 async def test_websocket_refused_before_upgrade_without_valid_token(server: Server) -> None:
-    notebook_id = await server.create_notebook("private.ipynb")
+    notebook_id = await server.create_notebook("alice/private.ipynb")
     url = server.ws_url(notebook_id)
     await expect_refused(url, {}, 401)
     await expect_refused(url, {"Authorization": "token not-a-real-token"}, 401)
     await expect_refused(server.ws_url("0" * 32), {"Authorization": f"token {server.token()}"}, 404)
+    # A valid user it is not shared with is told it does not exist, like a wrong id.
+    await expect_refused(url, {"Authorization": f"token {server.token('mallory')}"}, 404)
     # A browser may pass the token as a query parameter instead.
     async with websockets.connect(f"{url}?token={server.token()}"):
         pass
@@ -40,23 +42,41 @@ async def test_rest_api_needs_a_valid_token(server: Server) -> None:
 
 
 @pytest.mark.parametrize(
-    "path",
-    ["../escape.ipynb", "a/../../escape.ipynb", "%2e%2e/escape.ipynb", ".hidden.ipynb", "a%5Cb.ipynb"],
+    ("path", "status"),
+    [
+        # In alice's own folder, where she may create notebooks: the path itself is refused.
+        ("alice/../../escape.ipynb", 400),
+        ("alice/a/../../../escape.ipynb", 400),
+        ("alice/%2e%2e/%2e%2e/escape.ipynb", 400),
+        ("alice/../bob/escape.ipynb", 400),  # into another user's folder
+        ("alice/.hidden.ipynb", 400),
+        ("alice/a%5Cb.ipynb", 400),
+        # Not in alice's folder at all: refused before the path is even looked at.
+        ("../escape.ipynb", 403),
+        ("%2e%2e/escape.ipynb", 403),
+    ],
 )
-async def test_paths_outside_the_root_are_refused(server: Server, path: str) -> None:
+async def test_paths_outside_the_root_are_refused(server: Server, path: str, status: int) -> None:
     root = server.services.settings.root_dir
-    before = sorted(p.name for p in root.parent.rglob("*"))
+    (root / "bob").mkdir()
+    assert (await server.api("GET", "/api/contents/")).code == 200  # alice's folder exists
+
+    def tree() -> list[str]:
+        return sorted(str(p.relative_to(root.parent)) for p in root.parent.rglob("*"))
+
+    before = tree()
     response = await server.api("PUT", f"/api/contents/{path}", {"type": "notebook"})
-    assert response.code in (400, 404), response.body
-    assert sorted(p.name for p in root.parent.rglob("*")) == before
+    assert response.code == status, response.body
+    assert tree() == before
 
 
 async def test_symlink_escaping_the_root_is_refused(server: Server) -> None:
     root = server.services.settings.root_dir
     outside = root.parent / "outside"
     outside.mkdir()
-    (root / "link").symlink_to(outside)
-    response = await server.api("PUT", "/api/contents/link/x.ipynb", {"type": "notebook"})
+    (root / "alice").mkdir()
+    (root / "alice" / "link").symlink_to(outside)
+    response = await server.api("PUT", "/api/contents/alice/link/x.ipynb", {"type": "notebook"})
     assert response.code == 400
     assert "root" in json.loads(response.body)["message"] or "outside" in json.loads(response.body)["message"]
     assert list(outside.iterdir()) == []
@@ -76,7 +96,7 @@ async def test_symlink_escaping_the_root_is_refused(server: Server) -> None:
 async def test_malformed_message_closes_only_that_connection(
     server: Server, message: bytes, code: int
 ) -> None:
-    notebook_id = await server.create_notebook("target.ipynb")
+    notebook_id = await server.create_notebook("alice/target.ipynb")
     url = server.ws_url(notebook_id)
     async with YClient(url, server.token("alice")) as alice, YClient(url, server.token("bob")) as bob:
         alice.notebook.ycells[0]["source"].insert(0, "safe")
@@ -93,7 +113,7 @@ async def test_malformed_message_closes_only_that_connection(
 
 async def test_text_frames_and_oversized_messages_are_refused(make_server: ServerFactory) -> None:
     server = await make_server(max_message_size=1024 * 1024)
-    notebook_id = await server.create_notebook("big.ipynb")
+    notebook_id = await server.create_notebook("alice/big.ipynb")
     url = server.ws_url(notebook_id)
     async with YClient(url, server.token("alice")) as alice:
         async with YClient(url, server.token("bob")) as bob:

@@ -29,9 +29,10 @@ HAND_WRITTEN = json.dumps(
 
 
 async def test_untouched_notebook_round_trips_byte_identical(server: Server) -> None:
-    path = server.services.settings.root_dir / "hand.ipynb"
+    path = server.services.settings.root_dir / "alice" / "hand.ipynb"
+    path.parent.mkdir()
     path.write_bytes(HAND_WRITTEN)
-    notebook_id = await server.services.contents.id_for_path("hand.ipynb")
+    notebook_id = await server.services.contents.id_for_path("alice/hand.ipynb")
     async with YClient(server.ws_url(notebook_id), server.token()) as alice:
         assert alice.sources() == ["# Title\ntext", "print(1)"]
         await alice.set_presence({"user": {"name": "alice"}})  # presence is not an edit
@@ -43,8 +44,8 @@ async def test_untouched_notebook_round_trips_byte_identical(server: Server) -> 
 
 
 async def test_file_changed_on_disk_shows_up_and_old_content_is_kept(server: Server) -> None:
-    notebook_id = await server.create_notebook("shared.ipynb")
-    path = server.services.settings.root_dir / "shared.ipynb"
+    notebook_id = await server.create_notebook("alice/shared.ipynb")
+    path = server.services.settings.root_dir / "alice" / "shared.ipynb"
     async with YClient(server.ws_url(notebook_id), server.token()) as alice:
         alice.notebook.ycells[0]["source"].insert(0, "room version")
         await wait_until(lambda: "room version" in path.read_text())
@@ -72,45 +73,49 @@ async def test_file_changed_on_disk_shows_up_and_old_content_is_kept(server: Ser
 
 
 async def test_rename_keeps_the_id_and_the_open_room(server: Server) -> None:
-    notebook_id = await server.create_notebook("before.ipynb")
-    await server.api("PUT", "/api/contents/sub", {"type": "directory"})
+    notebook_id = await server.create_notebook("alice/before.ipynb")
+    made = await server.api("PUT", "/api/contents/alice/sub", {"type": "directory"})
+    assert made.code == 201, made.body
     async with YClient(server.ws_url(notebook_id), server.token()) as alice:
-        response = await server.api("PATCH", "/api/contents/before.ipynb", {"path": "sub/after.ipynb"})
+        response = await server.api(
+            "PATCH", "/api/contents/alice/before.ipynb", {"path": "alice/sub/after.ipynb"}
+        )
         assert response.code == 200, response.body
         assert json.loads(response.body)["id"] == notebook_id
         alice.notebook.ycells[0]["source"].insert(0, "after the move")
-        after = server.services.settings.root_dir / "sub" / "after.ipynb"
+        after = server.services.settings.root_dir / "alice" / "sub" / "after.ipynb"
         await wait_until(lambda: after.exists() and "after the move" in after.read_text())
-    assert not (server.services.settings.root_dir / "before.ipynb").exists()
-    listing = json.loads((await server.api("GET", "/api/contents/sub")).body)
+    assert not (server.services.settings.root_dir / "alice" / "before.ipynb").exists()
+    listing = json.loads((await server.api("GET", "/api/contents/alice/sub")).body)
     assert [e["id"] for e in listing["content"]] == [notebook_id]
 
 
 async def test_delete_disconnects_the_room_and_forgets_it(server: Server) -> None:
-    notebook_id = await server.create_notebook("gone.ipynb")
+    notebook_id = await server.create_notebook("alice/gone.ipynb")
     async with YClient(server.ws_url(notebook_id), server.token()) as alice:
-        response = await server.api("DELETE", "/api/contents/gone.ipynb")
+        response = await server.api("DELETE", "/api/contents/alice/gone.ipynb")
         assert response.code == 204
         await alice.closed.wait()
         assert alice.close_code == 4404
-    assert not (server.services.settings.root_dir / "gone.ipynb").exists()
+    assert not (server.services.settings.root_dir / "alice" / "gone.ipynb").exists()
     assert await server.services.store.load(notebook_id) is None
     response = await server.api("GET", f"/api/notebooks/{notebook_id}")
     assert response.code == 404
 
 
 async def test_upload_and_download(server: Server) -> None:
-    response = await server.api("PUT", "/api/upload/up.ipynb", raw=HAND_WRITTEN)
+    folder = server.services.settings.root_dir / "alice"
+    response = await server.api("PUT", "/api/upload/alice/up.ipynb", raw=HAND_WRITTEN)
     assert response.code == 201, response.body
     notebook_id = json.loads(response.body)["id"]
-    assert (server.services.settings.root_dir / "up.ipynb").read_bytes() == HAND_WRITTEN
+    assert (folder / "up.ipynb").read_bytes() == HAND_WRITTEN
     download = await server.api("GET", f"/api/notebooks/{notebook_id}?download=1")
     assert download.headers["Content-Disposition"] == 'attachment; filename="up.ipynb"'
     assert download.body == HAND_WRITTEN
 
-    bad = await server.api("PUT", "/api/upload/bad.ipynb", raw=b'{"cells": 3}')
+    bad = await server.api("PUT", "/api/upload/alice/bad.ipynb", raw=b'{"cells": 3}')
     assert bad.code == 422
     assert "notebook" in json.loads(bad.body)["message"]
-    assert not (server.services.settings.root_dir / "bad.ipynb").exists()
-    again = await server.api("PUT", "/api/upload/up.ipynb", raw=HAND_WRITTEN)
+    assert not (folder / "bad.ipynb").exists()
+    again = await server.api("PUT", "/api/upload/alice/up.ipynb", raw=HAND_WRITTEN)
     assert again.code == 409

@@ -13,7 +13,7 @@ async def test_idle_room_is_saved_unloaded_and_reopened_from_the_store(
     make_server: ServerFactory,
 ) -> None:
     server = await make_server(room_idle_timeout=0.3)
-    notebook_id = await server.create_notebook("idle.ipynb")
+    notebook_id = await server.create_notebook("alice/idle.ipynb")
     rooms = server.services.rooms
     async with YClient(server.ws_url(notebook_id), server.token("alice")) as alice:
         alice.notebook.ycells[0]["source"].insert(0, "typed by alice")
@@ -25,7 +25,7 @@ async def test_idle_room_is_saved_unloaded_and_reopened_from_the_store(
 
         await wait_until(lambda: authors() == {"alice"})
     await wait_until(lambda: rooms.get(notebook_id) is None)
-    path = server.services.settings.root_dir / "idle.ipynb"
+    path = server.services.settings.root_dir / "alice" / "idle.ipynb"
     assert "typed by alice" in path.read_text()
     async with YClient(server.ws_url(notebook_id), server.token("bob")) as bob:
         assert bob.sources() == ["typed by alice"]
@@ -33,7 +33,7 @@ async def test_idle_room_is_saved_unloaded_and_reopened_from_the_store(
 
 async def test_store_is_compacted_while_people_type(make_server: ServerFactory) -> None:
     server = await make_server(compact_after_updates=20)
-    notebook_id = await server.create_notebook("compact.ipynb")
+    notebook_id = await server.create_notebook("alice/compact.ipynb")
     url = server.ws_url(notebook_id)
     async with YClient(url, server.token("alice")) as alice, YClient(url, server.token("bob")) as bob:
         for i in range(200):

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from auth.tokens import Tokens, metadata
+from auth.schema import metadata
+from auth.tokens import Tokens
 from collab_server.database import open_engine
 from tests.conftest import ServerFactory, wait_until
 from tests.yclient import YClient
@@ -27,7 +28,7 @@ def texts(client: YClient) -> list[str]:
 
 async def test_edits_survive_a_clean_restart(make_server: ServerFactory) -> None:
     server = await make_server()
-    notebook_id = await server.create_notebook("restart.ipynb")
+    notebook_id = await server.create_notebook("alice/restart.ipynb")
     token = server.token("alice")
     async with YClient(server.ws_url(notebook_id), token) as alice:
         alice.notebook.ycells[0]["source"].insert(0, "print('kept')")
@@ -44,7 +45,7 @@ async def test_client_connected_across_a_restart_reconnects_without_duplicates(
     make_server: ServerFactory,
 ) -> None:
     server = await make_server(save_delay=30.0)  # the .ipynb lags behind: the store is the truth
-    notebook_id = await server.create_notebook("across.ipynb")
+    notebook_id = await server.create_notebook("alice/across.ipynb")
     alice = YClient(server.ws_url(notebook_id), server.token("alice"))
     await alice.connect()
     await alice.wait_synced()
@@ -72,10 +73,10 @@ async def test_client_connected_across_a_restart_reconnects_without_duplicates(
 
 async def test_copy_from_an_earlier_document_is_told_to_reload(make_server: ServerFactory) -> None:
     server = await make_server()
-    notebook_id = await server.create_notebook("lost-store.ipynb")
+    notebook_id = await server.create_notebook("alice/lost-store.ipynb")
     async with YClient(server.ws_url(notebook_id), server.token("alice")) as alice:
         alice.notebook.ycells[0]["source"].insert(0, "x = 1")
-        saved = server.services.settings.root_dir / "lost-store.ipynb"
+        saved = server.services.settings.root_dir / "alice" / "lost-store.ipynb"
         await wait_until(lambda: "x = 1" in saved.read_text())
         stale_doc = alice.doc
     token = server.token("alice")
@@ -149,13 +150,14 @@ async def test_edits_survive_sigkill_of_the_server(
     server_process: ServerProcess, tmp_path: Path
 ) -> None:
     root = server_process.root
-    root.mkdir(parents=True)
+    notebook = root / "alice" / "crash.ipynb"
+    notebook.parent.mkdir(parents=True)
     nb: dict[str, Any] = {
         "cells": [{"cell_type": "code", "id": "c1", "metadata": {}, "source": "", "outputs": [],
                    "execution_count": None}],
         "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
     }
-    (root / "crash.ipynb").write_text(json.dumps(nb))
+    notebook.write_text(json.dumps(nb))
     engine = open_engine(f"sqlite:///{server_process.data / 'collab.db'}")
     metadata.create_all(engine)
     token = Tokens(engine).create("alice")
@@ -163,7 +165,7 @@ async def test_edits_survive_sigkill_of_the_server(
     from crdt.contents import ContentsManager
 
     engine_contents = ContentsManager(root, engine)
-    notebook_id = await engine_contents.id_for_path("crash.ipynb")
+    notebook_id = await engine_contents.id_for_path("alice/crash.ipynb")
 
     url = server_process.ws_url(notebook_id)
     async with YClient(url, token) as alice, YClient(url, token) as bob:
@@ -172,7 +174,7 @@ async def test_edits_survive_sigkill_of_the_server(
         await bob.wait_for(lambda: bob.sources()[0].startswith("49;"))
         seen_by_bob = bob.sources()
         server_process.kill()  # the .ipynb was never saved (save_delay=30)
-    assert "49;" not in (root / "crash.ipynb").read_text()
+    assert "49;" not in notebook.read_text()
 
     await server_process.start()
     async with YClient(server_process.ws_url(notebook_id), token) as fresh:

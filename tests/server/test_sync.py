@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from typing import Any
 
 import nbformat
@@ -55,8 +56,23 @@ def notebook_json(client: YClient) -> dict[str, Any]:
     return json.loads(json.dumps(client.notebook.get()))
 
 
+IDENTITY_FIELDS = {"username", "name", "display_name", "initials", "color", "role"}
+
+
+def shown_as(client: YClient, client_id: int, username: str, role: str) -> dict[str, Any]:
+    """The presence ``client`` sees for ``client_id``, after checking the server stamped
+    it with ``username`` and ``role``; returns the state without its ``user`` field."""
+    state = dict(client.present()[client_id])
+    user = state.pop("user")
+    assert set(user) == IDENTITY_FIELDS, user
+    assert (user["username"], user["name"], user["role"]) == (username, username, role), user
+    assert user["initials"] == username[0].upper()
+    assert re.fullmatch(r"#[0-9a-f]{6}", user["color"]), user
+    return state
+
+
 async def test_two_clients_converge_after_random_concurrent_edits(server: Server) -> None:
-    notebook_id = await server.create_notebook("pair.ipynb")
+    notebook_id = await server.create_notebook("alice/pair.ipynb")
     url = server.ws_url(notebook_id)
     async with YClient(url, server.token("alice")) as alice, YClient(url, server.token("bob")) as bob:
         rng_a, rng_b = random.Random(1), random.Random(2)
@@ -75,7 +91,7 @@ async def test_two_clients_converge_after_random_concurrent_edits(server: Server
 
     room = server.services.rooms.get(notebook_id)
     assert room is not None
-    path = server.services.settings.root_dir / "pair.ipynb"
+    path = server.services.settings.root_dir / "alice" / "pair.ipynb"
 
     def saved() -> dict[str, Any]:
         nb = nbformat.read(path, as_version=4)
@@ -90,7 +106,7 @@ async def test_two_clients_converge_after_random_concurrent_edits(server: Server
 
 
 async def test_hundred_clients_opening_a_fresh_room_at_once_all_sync(server: Server) -> None:
-    notebook_id = await server.create_notebook("crowd.ipynb", None)
+    notebook_id = await server.create_notebook("alice/crowd.ipynb", None)
     url = server.ws_url(notebook_id)
     token = server.token("alice")
     clients = [YClient(url, token) for _ in range(100)]
@@ -108,22 +124,25 @@ async def test_hundred_clients_opening_a_fresh_room_at_once_all_sync(server: Ser
 
 
 async def test_presence_is_relayed_without_echo_and_dropped_on_leave(server: Server) -> None:
-    notebook_id = await server.create_notebook("presence.ipynb")
+    from crdt import protocol
+
+    notebook_id = await server.create_notebook("alice/presence.ipynb")
     url = server.ws_url(notebook_id)
     async with YClient(url, server.token("alice")) as alice:
         await alice.set_presence({"user": {"name": "alice"}, "cursor": 3})
         async with YClient(url, server.token("bob")) as bob:
-            # The newcomer gets everyone's presence, and no empty server entry.
+            # The newcomer gets everyone's presence, and no empty server entry; who each
+            # one is comes from the server.
             await bob.wait_for(lambda: alice.doc.client_id in bob.present())
-            assert bob.present() == {alice.doc.client_id: {"user": {"name": "alice"}, "cursor": 3}}
+            assert list(bob.present()) == [alice.doc.client_id]
+            assert shown_as(bob, alice.doc.client_id, "alice", "owner") == {"cursor": 3}
             await bob.set_presence({"user": {"name": "bob"}, "cursor": 0})
             await alice.wait_for(lambda: bob.doc.client_id in alice.present())
+            assert shown_as(alice, bob.doc.client_id, "bob", "editor") == {"cursor": 0}
             # A re-send of the same clock (what y-websocket clients do) is not forwarded.
             before = len(alice.awareness_messages)
             entry = bob.awareness[alice.doc.client_id]
             resend = json.dumps(entry[1])
-            from crdt import protocol
-
             await bob.send(
                 protocol.awareness_message(
                     protocol.encode_awareness_update(
@@ -142,18 +161,30 @@ async def test_presence_is_relayed_without_echo_and_dropped_on_leave(server: Ser
         )
 
 
-async def test_another_connection_cannot_overwrite_someones_presence(server: Server) -> None:
+async def test_presence_shows_who_is_really_there(server: Server) -> None:
+    """Nobody can appear as someone else: not by claiming a name, nor by taking over
+    another connection's presence entry."""
     from crdt import protocol
 
-    notebook_id = await server.create_notebook("spoof.ipynb")
+    notebook_id = await server.create_notebook("alice/spoof.ipynb")
     url = server.ws_url(notebook_id)
     async with YClient(url, server.token("alice")) as alice, YClient(url, server.token("bob")) as bob:
-        await alice.set_presence({"user": {"name": "alice"}})
+        await alice.set_presence({"user": {"name": "alice"}, "cursor": 1})
         await bob.wait_for(lambda: alice.doc.client_id in bob.present())
-        forged = protocol.AwarenessEntry(alice.doc.client_id, 99, json.dumps({"user": {"name": "evil"}}))
+        # Bob writes over Alice's entry (her client id, a newer clock)...
+        forged = protocol.AwarenessEntry(
+            alice.doc.client_id, 99, json.dumps({"user": {"name": "evil"}, "cursor": 99})
+        )
         await bob.send(protocol.awareness_message(protocol.encode_awareness_update([forged])))
-        await bob.set_presence({"user": {"name": "bob"}})
+        # ...and claims to be Alice, with a colour of his choosing, in his own entry.
+        claimed = {"username": "alice", "name": "alice", "color": "#000000", "role": "owner"}
+        await bob.set_presence({"user": claimed, "cursor": 2})
         await alice.wait_for(lambda: bob.doc.client_id in alice.present())
+        assert shown_as(alice, bob.doc.client_id, "bob", "editor") == {"cursor": 2}
         async with YClient(url, server.token("carol")) as carol:
             await carol.wait_for(lambda: len(carol.present()) == 2)
-            assert carol.present()[alice.doc.client_id] == {"user": {"name": "alice"}}
+            assert shown_as(carol, alice.doc.client_id, "alice", "owner") == {"cursor": 1}
+            assert shown_as(carol, bob.doc.client_id, "bob", "editor") == {"cursor": 2}
+            # The same person looks the same to everyone.
+            assert carol.present()[alice.doc.client_id] == bob.present()[alice.doc.client_id]
+            assert carol.present()[bob.doc.client_id] == alice.present()[bob.doc.client_id]
