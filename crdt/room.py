@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from jupyter_ydoc import YNotebook
@@ -75,6 +76,8 @@ class Room:
         self.settings = settings
         self.awareness = AwarenessRelay(settings.max_awareness_state_bytes)
         self.connections: set[Connection] = set()
+        self.holders: set[object] = set()
+        self.close_callbacks: list[Callable[[Room], None]] = []
         self.closing = False
         self.last_active = time.monotonic()
         self.disk_lock = asyncio.Lock()
@@ -103,6 +106,17 @@ class Room:
         presence = self.awareness.full_message()
         if presence is not None:
             conn.send(presence)
+
+    def hold(self, holder: object) -> None:
+        """Keep the room loaded for a server-side writer, with or without clients."""
+        if self.closing:
+            raise RuntimeError("room is closing")
+        self.holders.add(holder)
+        self.last_active = time.monotonic()
+
+    def release(self, holder: object) -> None:
+        self.holders.discard(holder)
+        self.last_active = time.monotonic()
 
     def leave(self, conn: Connection) -> None:
         """Remove a client and tell the others its presence is gone."""
@@ -349,6 +363,12 @@ class Room:
             for conn in list(self.connections):
                 conn.close(code, reason)
             self.connections.clear()
+            for callback in self.close_callbacks:
+                try:
+                    callback(self)
+                except Exception:
+                    log.exception("room %s: a close callback failed", self.room_id)
+            self.holders.clear()
             self._closed.set()
 
     async def wait_closed(self) -> None:

@@ -98,6 +98,17 @@ class RoomManager:
 
         Raises whatever opening raised (NotebookNotFound, InvalidNotebook, ...).
         """
+        return await self._with_open_room(room_id, lambda room: room.join(conn))
+
+    async def hold(self, room_id: str, holder: object) -> Room:
+        """Open the room if needed and keep it loaded until ``room.release(holder)``.
+
+        For server-side writers (a running kernel writing outputs) that must
+        keep the document open after every client has left. Errors as :meth:`join`.
+        """
+        return await self._with_open_room(room_id, lambda room: room.hold(holder))
+
+    async def _with_open_room(self, room_id: str, enter: Callable[[Room], None]) -> Room:
         while True:
             task = self._rooms.get(room_id)
             if task is None:
@@ -110,7 +121,7 @@ class RoomManager:
                     del self._rooms[room_id]
                 raise
             if not room.closing:
-                room.join(conn)
+                enter(room)
                 return room
             await room.wait_closed()
             if self._rooms.get(room_id) is task:
@@ -159,7 +170,8 @@ class RoomManager:
         for room in self.open_rooms():
             if room.closing:
                 continue
-            if room.failed or (not room.connections and now - room.last_active > self.idle_timeout):
+            idle = not room.connections and not room.holders
+            if room.failed or (idle and now - room.last_active > self.idle_timeout):
                 self._spawn(self._unload(room))
             else:
                 room.remove_outdated_presence()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import select
 
 from crdt.store import updates
@@ -45,3 +47,30 @@ async def test_store_is_compacted_while_people_type(make_server: ServerFactory) 
         assert len(stored.tail) < 40
     async with YClient(url, server.token("carol")) as carol:
         assert carol.sources() == [expected]
+
+
+async def test_a_held_room_stays_loaded_without_clients_and_server_writes_reach_newcomers(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server(room_idle_timeout=0.2)
+    notebook_id = await server.create_notebook("alice/held.ipynb")
+    rooms = server.services.rooms
+    holder = object()
+    room = await rooms.hold(notebook_id, holder)
+    async with YClient(server.ws_url(notebook_id), server.token("alice")):
+        pass
+    # Nobody is connected; a server-side writer (a running kernel) keeps writing.
+    for i in range(5):
+        with room.doc.transaction():
+            room.notebook.ycells[0]["source"].insert(0, f"out{i} ")
+    # Well past the idle timeout and several upkeep ticks (0.2 s each), it is still loaded.
+    idle_since = time.monotonic()
+    await wait_until(lambda: time.monotonic() - idle_since > 1.0, timeout=3)
+    assert rooms.get(notebook_id) is room and not room.closing
+    async with YClient(server.ws_url(notebook_id), server.token("bob")) as bob:
+        assert bob.sources() == ["out4 out3 out2 out1 out0 "]
+    closed: list[str] = []
+    room.close_callbacks.append(lambda r: closed.append(r.room_id))
+    room.release(holder)
+    await wait_until(lambda: rooms.get(notebook_id) is None)
+    assert closed == [notebook_id]
