@@ -25,6 +25,7 @@ from auth.authenticator import (
 )
 from auth.oauth import OAuthCallback, OAuthenticator
 from auth.sessions import Sessions
+from auth.throttle import retry_after_header
 from auth.users import LoginConflict, Users
 
 from ..access import Access
@@ -135,7 +136,7 @@ class LoginHandler(LoginFlow):
             authenticated = await password[0].get_authenticated_user(attempt)
             await self.finish_login(authenticated, next_url)
         except LoginThrottled as e:
-            self.set_header("Retry-After", str(max(1, round(e.retry_after))))
+            self.set_header("Retry-After", retry_after_header(e.retry_after))
             self.render_login(str(e), e.status, username)
         except (LoginRefused, LoginConflict) as e:
             status = e.status if isinstance(e, LoginRefused) else 403
