@@ -131,13 +131,14 @@ class UpdateStore:
 
     async def _writer(self) -> None:
         while True:
-            await self._wakeup.wait()
+            if not self._queue:
+                if self._stopping:
+                    return
+                await self._wakeup.wait()
             self._wakeup.clear()
             batch, self._queue = self._queue, []
             if batch:
                 await self._commit(batch)
-            elif self._stopping:
-                return
 
     async def _commit(self, batch: list[tuple[_Op, asyncio.Future[Any]]]) -> None:
         def in_thread() -> list[Any]:

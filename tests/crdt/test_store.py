@@ -82,3 +82,23 @@ async def test_unknown_and_deleted_rooms_load_as_none(store: UpdateStore) -> Non
     await store.create(room, 1, b"\x00\x00", None)
     await store.delete_room(room)
     assert await store.load(room) is None
+
+
+async def test_stop_while_a_commit_runs_commits_what_arrived_meanwhile(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'updates.db'}")
+    store = UpdateStore(engine)
+    await store.start()
+    room = uuid.uuid4().hex
+    seed: Doc[Text] = Doc()
+    await store.create(room, seed.client_id, seed.get_update(), "h")
+    _, updates = keystrokes(50)
+    first = store.append(room, updates[0], "alice")  # the writer starts committing it
+    await asyncio.sleep(0)
+    rest = [store.append(room, u, "alice") for u in updates[1:]]  # queued meanwhile
+    async with asyncio.timeout(10):
+        await store.stop()  # used to wait forever for a wake-up nobody sent
+    await asyncio.gather(first, *rest)
+    async with UpdateStore(engine) as again:
+        stored = await again.load(room)
+    assert stored is not None and len(stored.tail) == 50
+    engine.dispose()
