@@ -9,11 +9,16 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """An authenticated user. ``name`` is unique and is what logs and rooms record."""
+    """An authenticated user. ``name`` is unique and is what logs and rooms record.
+
+    ``provider`` is how the account was created: "pam" (a unix account),
+    "oauth", or "local" (by an admin or the CLI).
+    """
 
     id: int
     name: str
     admin: bool = False
+    provider: str = "local"
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,7 @@ class Sessions:
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(
-                    users.c.id, users.c.name, users.c.admin,
+                    users.c.id, users.c.name, users.c.admin, users.c.provider,
                     sessions.c.id.label("sid"), sessions.c.expires_at, sessions.c.last_seen,
                 )
                 .join(sessions, sessions.c.user_id == users.c.id)
@@ -75,7 +75,7 @@ class Sessions:
                 return None
             if now - row.last_seen > TOUCH_INTERVAL:
                 conn.execute(update(sessions).where(sessions.c.id == row.sid).values(last_seen=now))
-        return User(row.id, row.name, bool(row.admin))
+        return User(row.id, row.name, bool(row.admin), row.provider)
 
     def end(self, secret: str) -> None:
         """Log out this session."""

@@ -78,7 +78,13 @@ class Tokens:
     def user_for_token(self, token: str) -> User | None:
         with self.engine.begin() as conn:
             row = conn.execute(
-                select(users.c.id, users.c.name, users.c.admin, api_tokens.c.id.label("tid"))
+                select(
+                    users.c.id,
+                    users.c.name,
+                    users.c.admin,
+                    users.c.provider,
+                    api_tokens.c.id.label("tid"),
+                )
                 .join(api_tokens, users.c.id == api_tokens.c.user_id)
                 .where(api_tokens.c.hash == hash_secret(token))
             ).first()
@@ -87,7 +93,7 @@ class Tokens:
             conn.execute(
                 update(api_tokens).where(api_tokens.c.id == row.tid).values(last_used=time.time())
             )
-        return User(row.id, row.name, bool(row.admin))
+        return User(row.id, row.name, bool(row.admin), row.provider)
 
 
 class TokenIdentityProvider:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
@@ -50,7 +50,7 @@ def check_name(name: str) -> str:
 
 
 def _user(row: object) -> User:
-    return User(row.id, row.name, bool(row.admin))  # type: ignore[attr-defined]
+    return User(row.id, row.name, bool(row.admin), row.provider)  # type: ignore[attr-defined]
 
 
 class Users:
@@ -78,10 +78,10 @@ class Users:
                 )
             ).inserted_primary_key
             assert key is not None
-            return User(int(key[0]), name, admin)
+            return User(int(key[0]), name, admin, provider)
         if admin and not row.admin:
             conn.execute(update(users).where(users.c.id == row.id).values(admin=True))
-        return User(row.id, row.name, bool(row.admin or admin))
+        return User(row.id, row.name, bool(row.admin or admin), row.provider)
 
     def get(self, name: str) -> User:
         with self.engine.begin() as conn:
@@ -108,10 +108,13 @@ class Users:
                     f"the name {name!r} belongs to an account that signs in another way"
                 )
             user = self._get_or_create(conn, name, admin, provider)
+            # An account an admin created ahead of time now belongs to this login method.
             conn.execute(
-                update(users).where(users.c.id == user.id).values(last_login=time.time())
+                update(users)
+                .where(users.c.id == user.id)
+                .values(last_login=time.time(), provider=provider)
             )
-            return user
+            return replace(user, provider=provider)
 
     def oauth_account_name(self, issuer: str, subject: str, preferred_name: str) -> str:
         """The name :meth:`login_oauth` would give this identity now (nothing is written)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
+from pathlib import Path
 
 from auth.identity import User
 from auth.sharing import PermissionDenied, Role, Sharing, owner_name
@@ -24,10 +26,16 @@ class Access:
     PermissionDenied when they may see it but not do this.
     """
 
-    def __init__(self, contents: ContentsManager, sharing: Sharing) -> None:
+    def __init__(
+        self,
+        contents: ContentsManager,
+        sharing: Sharing,
+        prepare_home: Callable[[Path, User], None] | None = None,
+    ) -> None:
         self.contents = contents
         self.sharing = sharing
-        self._homes: set[str] = set()  # folders known to exist
+        self.prepare_home = prepare_home
+        self._homes: set[str] = set()  # folders known to exist and prepared
 
     async def notebook_role(self, user: User, notebook_id: str) -> tuple[Role, str]:
         """(role, path) of the user on a notebook; NotebookNotFound if they have none."""
@@ -77,6 +85,10 @@ class Access:
         except NotebookNotFound:
             with contextlib.suppress(AlreadyExists):  # a concurrent first request made it
                 await self.contents.make_dir(user.name)
+        if self.prepare_home is not None:
+            # Only the owner's kernels (running as them) may enter it.
+            folder = await self.contents.resolve(user.name)
+            await asyncio.to_thread(self.prepare_home, folder, user)
         self._homes.add(user.name)
 
     def forget_home(self, name: str) -> None:

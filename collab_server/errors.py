@@ -5,6 +5,24 @@ from __future__ import annotations
 from auth.authenticator import LoginRefused, LoginThrottled, LoginUnavailable
 from auth.sharing import InvalidLink, InvalidShare, PermissionDenied
 from auth.users import InvalidName, LoginConflict, UnknownGroup, UnknownUser
+from kernels.errors import (
+    KernelDied,
+    KernelIdentityError,
+    KernelLimitReached,
+    KernelPoolClosed,
+    KernelStartFailed,
+    NoSuchKernel,
+    NoSuchKernelSpec,
+)
+from kernels.execution import (
+    KernelUnavailable,
+    NotACodeCell,
+    NotYourInputRequest,
+    UnknownCell,
+    UnknownInputRequest,
+)
+from kernels.history import ExecutionNotFound, InvalidHistoryQuery
+from kernels.running import NoKernel
 from crdt.errors import (
     AlreadyExists,
     InvalidNotebook,
@@ -42,6 +60,21 @@ HTTP_STATUS: dict[type[Exception], int] = {
     InvalidLink: 404,
     AlreadyExists: 409,
     InvalidNotebook: 422,
+    InvalidHistoryQuery: 400,
+    UnknownCell: 400,
+    NotACodeCell: 400,
+    NotYourInputRequest: 403,
+    ExecutionNotFound: 404,
+    UnknownInputRequest: 404,
+    NoSuchKernel: 404,
+    NoKernel: 404,
+    NoSuchKernelSpec: 422,
+    KernelLimitReached: 429,
+    KernelUnavailable: 409,
+    KernelDied: 409,
+    KernelStartFailed: 503,
+    KernelIdentityError: 503,
+    KernelPoolClosed: 503,
 }
 
 WS_CLOSE: dict[type[Exception], int] = {

@@ -10,7 +10,7 @@ from tornado import web
 from auth.authenticator import Authenticator, PasswordAuthenticator
 from auth.oauth import OAuthenticator
 
-from .handlers import admin, home, login, notebooks, pages, room, sharing
+from .handlers import admin, home, kernels, login, notebooks, pages, room, sharing
 from .services import Services
 
 ROOM_ID = r"(?P<room_id>[0-9a-f]{32})"
@@ -71,6 +71,7 @@ def make_app(
         "checkpoints": services.settings.room.checkpoint_dir,
         "access": services.access,
         "sharing": services.sharing,
+        "kernels": services.kernels,
     }
     share = {
         **api,
@@ -80,6 +81,14 @@ def make_app(
         "contents": services.contents,
     }
     manage = {**api, "users": services.users, "live": services.live}
+    running = {
+        **api,
+        "access": services.access,
+        "kernels": services.kernels,
+        "contents": services.contents,
+        "users": services.users,
+        "history": services.history,
+    }
     home_page = {
         "identity": services.identity,
         "session_days": session_days,
@@ -108,6 +117,22 @@ def make_app(
         (rf"/api/notebooks/{NOTEBOOK_ID}/links", sharing.LinksHandler, share),
         (rf"/api/notebooks/{NOTEBOOK_ID}/links/(?P<link_id>[0-9]+)", sharing.LinkHandler, share),
         (r"/api/shared", sharing.SharedWithMeHandler, share),
+        (rf"/api/notebooks/{NOTEBOOK_ID}/execute", kernels.ExecuteHandler, running),
+        (rf"/api/notebooks/{NOTEBOOK_ID}/kernel", kernels.KernelHandler, running),
+        (
+            rf"/api/notebooks/{NOTEBOOK_ID}/kernel/(?P<action>interrupt|restart|shutdown)",
+            kernels.KernelActionHandler,
+            running,
+        ),
+        (rf"/api/notebooks/{NOTEBOOK_ID}/input", kernels.InputHandler, running),
+        (rf"/api/notebooks/{NOTEBOOK_ID}/history", kernels.NotebookHistoryHandler, running),
+        (
+            rf"/api/notebooks/{NOTEBOOK_ID}/history/export",
+            kernels.HistoryExportHandler,
+            running,
+        ),
+        (rf"/api/notebooks/{NOTEBOOK_ID}/history/rebuild", kernels.RebuildHandler, running),
+        (r"/api/history", kernels.AllHistoryHandler, running),
         (r"/api/users", admin.UsersHandler, manage),
         (rf"/api/users/{NAME}", admin.UserHandler, manage),
         (r"/api/groups", admin.GroupsHandler, manage),

@@ -25,6 +25,10 @@ from crdt.notebook_io import NotebookWorker
 from crdt.room import RoomSettings
 from crdt.rooms import RoomManager
 from crdt.store import UpdateStore
+from kernels.history import ExecutionHistory
+from kernels.log import ExecutionLog
+from kernels.pool import KernelOwner, KernelPool
+from kernels.running import NotebookKernels
 
 from .access import Access
 from .database import is_sqlite, open_engine
@@ -48,9 +52,18 @@ class Settings:
     tutor_groups: dict[str, list[str]] = field(default_factory=dict)
     session_lifetime: float = 14 * 24 * 3600
     cookie_secret: bytes = b""  # default: data_dir/cookie_secret, created on first start
+    executions_url: str = ""
+    kernel_pool: KernelPool | None = None  # configured by the CLI; default KernelPool()
+    max_output_bytes: int = 1024 * 1024
 
     def resolved_db_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'collab.db'}"
+
+    def resolved_executions_url(self) -> str:
+        if self.executions_url:
+            return self.executions_url
+        db_url = self.resolved_db_url()
+        return f"sqlite:///{self.data_dir / 'executions.db'}" if is_sqlite(db_url) else db_url
 
     def resolved_store_url(self) -> str:
         if self.store_url:
@@ -105,6 +118,9 @@ class Services:
         self.store_db: Engine = open_engine(
             settings.resolved_store_url(), settings.sqlite_synchronous
         )
+        self.executions_db: Engine = open_engine(
+            settings.resolved_executions_url(), settings.sqlite_synchronous
+        )
         self.cookie_secret = settings.cookie_secret or load_cookie_secret(settings.data_dir)
         self.users = Users(self.db)
         self.tokens = Tokens(self.db)
@@ -115,7 +131,8 @@ class Services:
             TokenIdentityProvider(self.tokens), SessionIdentityProvider(self.sessions)
         )
         self.contents = ContentsManager(settings.root_dir, self.db)
-        self.access = Access(self.contents, self.sharing)
+        self.kernel_pool = settings.kernel_pool or KernelPool()
+        self.access = Access(self.contents, self.sharing, self._prepare_home)
         self.live = LiveSockets(self.db)
         self.store = UpdateStore(self.store_db)
         self.worker = NotebookWorker(settings.worker_processes)
@@ -127,7 +144,15 @@ class Services:
             idle_timeout=settings.room_idle_timeout,
             poll_interval=settings.disk_poll_interval,
         )
+        self.execution_log = ExecutionLog(self.executions_db)
+        self.history = ExecutionHistory(self.executions_db)
+        self.kernels = NotebookKernels(
+            self.kernel_pool, self.execution_log, self.rooms, settings.max_output_bytes
+        )
         self._stack = contextlib.AsyncExitStack()
+
+    def _prepare_home(self, folder: Path, user: User) -> None:
+        self.kernel_pool.prepare_home(folder, KernelOwner(user.name, unix=user.provider == "pam"))
 
     def create_tables(self) -> None:
         schema.metadata.create_all(self.db)
@@ -139,6 +164,9 @@ class Services:
         await self._stack.enter_async_context(self.worker)
         await self._stack.enter_async_context(self.rooms)
         await self._stack.enter_async_context(self.live)
+        await self._stack.enter_async_context(self.execution_log)
+        await self._stack.enter_async_context(self.kernel_pool)
+        await self._stack.enter_async_context(self.kernels)
         for authenticator in self.authenticators:
             await authenticator.start()
             self._stack.push_async_callback(authenticator.stop)
@@ -147,6 +175,7 @@ class Services:
         await self._stack.aclose()
         self.db.dispose()
         self.store_db.dispose()
+        self.executions_db.dispose()
 
     async def __aenter__(self) -> Self:
         await self.start()

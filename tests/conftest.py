@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from tornado.testing import bind_unused_port
 from collab_server.routes import make_app
 from collab_server.services import Services, Settings
 from crdt.room import RoomSettings
+from kernels.pool import KernelPool
 
 
 @dataclass
@@ -122,6 +124,12 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10) -> None
 
 @pytest.fixture
 def dirs(tmp_path: Path) -> tuple[Path, Path]:
+    # Kernels run as other unix users (the notebook's owner, or the service
+    # account) and must be able to reach their folder under the root.
+    for folder in (tmp_path, *tmp_path.parents):
+        if folder == Path(tempfile.gettempdir()):
+            break
+        folder.chmod(folder.stat().st_mode | 0o011)
     return tmp_path / "notebooks", tmp_path / "data"
 
 
@@ -137,6 +145,9 @@ async def make_server(dirs: tuple[Path, Path]) -> AsyncIterator[ServerFactory]:
         )
         max_message_size = overrides.pop("max_message_size", 16 * 1024 * 1024)
         allowed_origins = overrides.pop("allowed_origins", frozenset())
+        overrides.setdefault(
+            "kernel_pool", KernelPool(pool_size=0, check_interval=0.1, startup_timeout=30)
+        )
         settings = Settings(
             root_dir=dirs[0],
             data_dir=dirs[1],

@@ -20,6 +20,7 @@ from auth.sharing import PermissionDenied, Role, Sharing, owner_name
 from crdt.contents import ContentsManager, Entry
 from crdt.notebook_io import NotebookWorker, notebook_from_state, serialize_notebook
 from crdt.rooms import RoomManager
+from kernels.running import NotebookKernels
 
 from ..access import Access
 from .base import APIHandler
@@ -47,6 +48,7 @@ class FilesHandler(APIHandler):
     checkpoints: Path
     access: Access
     sharing: Sharing
+    kernels: NotebookKernels
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -111,6 +113,7 @@ class ContentsHandler(FilesHandler):
             entry, moved = await self.contents.rename(old_path, api_path(new_path))
             for notebook in moved:
                 self.rooms.relocated(notebook.id, notebook.abs_path)
+                self.kernels.relocated(notebook.id, notebook.path)
         self.write_json(entry_json(entry))
 
     async def delete(self, path: str) -> None:

@@ -1,0 +1,984 @@
+"""The kernel pool: one kernel per notebook, pre-started spares, quotas, culling, death watch.
+
+Use it as ``async with KernelPool(config=...) as pool``; everything it
+started is shut down on exit (kernel processes and their process groups,
+spares, background tasks, the runtime folder it created).
+
+The contract with the execution engine and the web layer:
+
+* :meth:`KernelPool.kernel_for` gives a notebook its kernel, starting one
+  or taking a pre-started spare; concurrent calls for one notebook share one
+  start. :meth:`get`, :meth:`shutdown`, :meth:`restart`, :meth:`interrupt`.
+* :class:`ManagedKernel` holds a started :class:`AsyncKernelClient`
+  (shell, iopub, stdin and control channels running; no heartbeat thread:
+  the pool watches the process instead). :meth:`restart` gives the kernel a
+  new process *and a new client* (the old one is stopped, so requests sent
+  to the dead kernel are never delivered to the new one): read
+  ``kernel.client`` again after a restart.
+* The engine calls :meth:`ManagedKernel.touch` on activity and
+  :meth:`ManagedKernel.set_busy` around executions; a busy kernel is never
+  culled.
+* Hooks, all ``async def``, registered with :meth:`on_kernel_died` and
+  :meth:`on_kernel_culled`; each call runs in its own pool-owned task.
+
+Kernels talk over the ipc transport; their connection files and sockets
+live in a per-identity 0700 folder (see :mod:`kernels.identity`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import zmq.asyncio
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.kernelspec import NoSuchKernel as _JupyterNoSuchKernel
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Float, Int, List, Unicode
+from traitlets.config import LoggingConfigurable
+
+from . import launch
+from .errors import (
+    KernelDied,
+    KernelLimitReached,
+    KernelPoolClosed,
+    KernelStartFailed,
+    NoSuchKernel,
+    NoSuchKernelSpec,
+)
+from .identity import (
+    KernelIdentity,
+    KernelOwner,
+    describe,
+    kernel_env,
+    make_runtime_root,
+    popen_kwargs,
+    prepare_home,
+    resolve_identity,
+    secure_connection_file,
+    user_runtime_dir,
+)
+
+KernelStatus = Literal["alive", "restarting", "dead", "stopped"]
+KernelDiedCallback = Callable[[str, "ManagedKernel"], Awaitable[None]]
+"""``async def on_kernel_died(notebook_id, kernel)``."""
+KernelCulledCallback = Callable[[str], Awaitable[None]]
+"""``async def on_kernel_culled(notebook_id)``."""
+_SpareKey = tuple[KernelIdentity, str]
+
+#: Seconds before a spare that failed to start is tried again.
+SPARE_RETRY_AFTER = 30.0
+
+
+class _KernelManager(AsyncKernelManager):
+    """An AsyncKernelManager that starts its kernel through :mod:`kernels.launch` when needed.
+
+    The launcher is used when the kernel runs as another user (it enters the
+    notebook folder as that user) or when resource limits are set.
+    """
+
+    limits = launch.ResourceLimits()
+    switch_user = False
+    launch_cwd: str | None = None
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        argv = super().format_kernel_cmd(extra_arguments)
+        if self.switch_user or self.limits:
+            return launch.command(self.limits, self.launch_cwd, argv)
+        return argv
+
+
+@dataclass(eq=False)
+class _Process:
+    """One started kernel process, its manager and its ready client."""
+
+    manager: _KernelManager
+    client: AsyncKernelClient
+    identity: KernelIdentity
+    spec: KernelSpec
+    kernel_name: str
+    cwd: Path
+    log_path: Path
+    pid: int
+    started: float = field(default_factory=time.monotonic)
+
+
+class ManagedKernel:
+    """A notebook's kernel, shared by everyone in the notebook's room.
+
+    ``client`` is replaced by :meth:`KernelPool.restart`; ``pid`` changes with
+    it. ``last_activity`` is a ``time.monotonic()`` value. ``status`` is
+    "alive", "restarting", "dead" (the process exited and nobody restarted
+    it yet; ``exit_code`` says how) or "stopped" (shut down or culled).
+    """
+
+    def __init__(
+        self, notebook_id: str, owner: KernelOwner, process: _Process, from_spare: bool
+    ) -> None:
+        self.notebook_id = notebook_id
+        self.owner = owner
+        self.from_spare = from_spare
+        self.status: KernelStatus = "alive"
+        self.exit_code: int | None = None
+        self.last_activity = time.monotonic()
+        self.busy = False
+        self._process = process
+
+    @property
+    def id(self) -> str:
+        """The kernel id (kept across restarts)."""
+        return str(self._process.manager.kernel_id)
+
+    @property
+    def kernel_name(self) -> str:
+        return self._process.kernel_name
+
+    @property
+    def identity(self) -> KernelIdentity:
+        """The unix account the kernel process runs as."""
+        return self._process.identity
+
+    @property
+    def cwd(self) -> Path:
+        return self._process.cwd
+
+    @property
+    def manager(self) -> AsyncKernelManager:
+        return self._process.manager
+
+    @property
+    def client(self) -> AsyncKernelClient:
+        """The started client of the current process (a new one after each restart)."""
+        return self._process.client
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def touch(self) -> None:
+        """Record activity now; culling counts idle time from the last touch."""
+        self.last_activity = time.monotonic()
+
+    def set_busy(self, busy: bool) -> None:
+        """Mark the kernel as executing (never culled while busy); also touches it."""
+        self.busy = busy
+        self.touch()
+
+    async def is_alive(self) -> bool:
+        """Whether the kernel process is running."""
+        return self.status in ("alive", "restarting") and await self.manager.is_alive()
+
+    def __repr__(self) -> str:
+        return (
+            f"<ManagedKernel {self.id} {self.kernel_name} notebook={self.notebook_id!r} "
+            f"pid={self.pid} {self.status}>"
+        )
+
+
+class KernelPool(LoggingConfigurable):
+    """Kernels for notebooks: pre-started spares, quotas, idle culling and death detection."""
+
+    pool_size = Int(
+        1,
+        min=0,
+        config=True,
+        help="Spare kernels kept pre-started for each kernelspec in spare_kernel_names, "
+        "running as the default identity (the service account as root, else the server's user).",
+    )
+    spare_kernel_names = List(
+        Unicode(),
+        default_value=["python3"],
+        config=True,
+        help="Kernelspecs to keep spares of. Only python kernels are kept as spares: "
+        "a spare is moved to the notebook's folder by a silent os.chdir.",
+    )
+    max_spares = Int(
+        10,
+        min=0,
+        config=True,
+        help="Most spare kernels at once, over every identity (prewarm() stops there).",
+    )
+    max_kernels = Int(
+        50,
+        min=0,
+        config=True,
+        help="Most kernel processes at once, spares included (spares are stopped to make "
+        "room for a notebook's kernel). 0 means no limit.",
+    )
+    max_kernels_per_user = Int(
+        5,
+        min=0,
+        config=True,
+        help="Most notebook kernels whose notebook one owner owns. 0 means no limit.",
+    )
+    cull_idle_after = Float(
+        3600.0,
+        min=0.0,
+        config=True,
+        help="Seconds without execution after which a notebook's kernel is shut down "
+        "(and prewarmed spares of users are stopped). 0 means never.",
+    )
+    check_interval = Float(
+        0.5,
+        min=0.01,
+        config=True,
+        help="Seconds between checks for dead kernels, idle kernels and missing spares.",
+    )
+    startup_timeout = Float(
+        60.0,
+        min=0.1,
+        config=True,
+        help="Seconds a kernel has to start and answer kernel_info before it is killed.",
+    )
+    kernel_user = Unicode(
+        "nobody",
+        config=True,
+        help="Unprivileged account that runs kernels when the server runs as root and the "
+        "notebook's owner has no unix account. Never root.",
+    )
+    runtime_dir = Unicode(
+        "",
+        config=True,
+        help="Folder for connection files and ipc sockets (one 0700 folder per kernel "
+        "user inside). Empty: a fresh private folder in the temp folder, removed on exit. "
+        "Keep the path short: unix socket paths are limited to about 100 bytes.",
+    )
+    limit_address_space = Int(
+        0, min=0, config=True, help="RLIMIT_AS of each kernel, in bytes. 0 means unlimited."
+    )
+    limit_cpu_seconds = Int(
+        0, min=0, config=True, help="RLIMIT_CPU of each kernel, in CPU seconds. 0: unlimited."
+    )
+    limit_processes = Int(
+        0,
+        min=0,
+        config=True,
+        help="RLIMIT_NPROC of each kernel. Linux counts it per user over all their processes "
+        "and threads (a kernel has about ten threads). 0 means unlimited.",
+    )
+    limit_open_files = Int(
+        0, min=0, config=True, help="RLIMIT_NOFILE of each kernel. 0 means unlimited."
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._kernels: dict[str, ManagedKernel] = {}
+        self._starting: dict[str, tuple[asyncio.Task[ManagedKernel], KernelOwner]] = {}
+        self._restarts: dict[str, asyncio.Task[None]] = {}
+        self._spares: dict[_SpareKey, list[_Process]] = {}
+        self._spare_tasks: dict[asyncio.Task[_Process], _SpareKey] = {}
+        self._prewarmed: set[_Process] = set()
+        self._spare_failed: dict[_SpareKey, float] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._died_callbacks: list[KernelDiedCallback] = []
+        self._culled_callbacks: list[KernelCulledCallback] = []
+        self._watcher: asyncio.Task[None] | None = None
+        self._context: zmq.asyncio.Context | None = None
+        self._specs = KernelSpecManager(parent=self)
+        self._runtime: Path | None = None
+        self._own_runtime = False
+        self._open = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Create the runtime folder, start the watcher and the default spares."""
+        if self.runtime_dir:
+            self._runtime = make_runtime_root(Path(self.runtime_dir))
+        else:
+            self._runtime = make_runtime_root(Path(tempfile.mkdtemp(prefix="collab-kernels-")))
+            self._own_runtime = True
+        self._context = zmq.asyncio.Context()
+        self._open = True
+        self._watcher = asyncio.create_task(self._watch(), name="kernel-pool-watcher")
+        self._replenish()
+
+    async def stop(self) -> None:
+        """Shut down every kernel and spare, stop background work; idempotent."""
+        if not self._open and self._context is None:
+            return
+        self._open = False
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        pending: list[asyncio.Task[Any]] = [
+            *self._spare_tasks,
+            *(t for t, _ in self._starting.values()),
+            *self._restarts.values(),
+        ]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        processes = [k._process for k in self._kernels.values()]
+        processes += [p for spares in self._spares.values() for p in spares]
+        for kernel in self._kernels.values():
+            kernel.status = "stopped"
+        self._kernels.clear()
+        self._spares.clear()
+        self._prewarmed.clear()
+        await asyncio.gather(*(self._stop_process(p) for p in processes))
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._context is not None:
+            self._context.destroy(linger=0)
+            self._context = None
+        if self._own_runtime and self._runtime is not None:
+            shutil.rmtree(self._runtime, ignore_errors=True)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ hooks
+
+    def on_kernel_died(self, callback: KernelDiedCallback) -> KernelDiedCallback:
+        """Register ``await callback(notebook_id, kernel)``, called when a kernel process dies.
+
+        Called once per death, within about ``check_interval`` of it; the
+        kernel's status is then "dead" until someone calls :meth:`restart`.
+        """
+        self._died_callbacks.append(callback)
+        return callback
+
+    def on_kernel_culled(self, callback: KernelCulledCallback) -> KernelCulledCallback:
+        """Register ``await callback(notebook_id)``, called after an idle kernel was shut down."""
+        self._culled_callbacks.append(callback)
+        return callback
+
+    # ------------------------------------------------------------------ the API
+
+    def get(self, notebook_id: str) -> ManagedKernel | None:
+        """The notebook's kernel, if it has one (in any status but stopped)."""
+        return self._kernels.get(notebook_id)
+
+    async def kernel_for(
+        self, notebook_id: str, kernel_name: str, owner: KernelOwner, cwd: Path
+    ) -> ManagedKernel:
+        """The notebook's kernel, started (or taken from the spares) if it has none.
+
+        A spare of the same kernelspec and identity is taken when there is
+        one (or is being started), and moved to ``cwd``; otherwise a kernel is
+        started in ``cwd``. Concurrent calls for one notebook share one start.
+        A notebook that has a kernel gets it back whatever ``kernel_name`` says
+        (shut it down first to change the kernelspec), dead ones included.
+
+        Raises:
+            NoSuchKernelSpec: ``kernel_name`` is not installed.
+            KernelLimitReached: ``max_kernels`` (scope "total") or the owner's
+                ``max_kernels_per_user`` (scope "user") is reached.
+            KernelStartFailed: the kernel crashed, could not be launched, or
+                was not ready within ``startup_timeout``.
+            KernelIdentityError: it would run as root, or the service account is missing.
+            KernelPoolClosed: the pool is not running.
+        """
+        self._check_open()
+        kernel = self._kernels.get(notebook_id)
+        if kernel is not None:
+            return kernel
+        starting = self._starting.get(notebook_id)
+        if starting is None:
+            identity = resolve_identity(owner, self.kernel_user)
+            spec = self._spec(kernel_name)
+            self._check_user_limit(owner)
+            source = self._claim_spare(identity, kernel_name)
+            if source is None:
+                self._make_room()
+            task = asyncio.create_task(
+                self._open_kernel(notebook_id, owner, identity, kernel_name, spec, cwd, source),
+                name=f"kernel-start-{notebook_id}",
+            )
+            task.add_done_callback(_retrieve)
+            starting = (task, owner)
+            self._starting[notebook_id] = starting
+            self._replenish()
+        try:
+            return await asyncio.shield(starting[0])
+        except asyncio.CancelledError:
+            if starting[0].cancelled() and not self._open:
+                raise KernelPoolClosed("the kernel pool stopped while the kernel started") from None
+            raise
+
+    async def shutdown(self, notebook_id: str) -> None:
+        """Shut the notebook's kernel down (politely, then by force) and forget it.
+
+        A start or restart in progress is awaited first.
+
+        Raises:
+            NoSuchKernel: the notebook has no kernel.
+        """
+        await self._settle(notebook_id)
+        kernel = self._kernels.pop(notebook_id, None)
+        if kernel is None:
+            raise NoSuchKernel(notebook_id)
+        now = kernel.status == "dead"
+        kernel.status = "stopped"
+        await self._stop_process(kernel._process, now=now)
+
+    async def restart(self, notebook_id: str) -> ManagedKernel:
+        """Give the notebook's kernel a new process (same kernel id, new pid, new client).
+
+        A live kernel is asked to shut down first; a dead one is cleaned up.
+        Concurrent calls share one restart.
+
+        Raises:
+            NoSuchKernel: the notebook has no kernel.
+            KernelStartFailed: the new process did not become ready; the
+                kernel's status is then "dead" and restart may be tried again.
+        """
+        self._check_open()
+        starting = self._starting.get(notebook_id)
+        if starting is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(starting[0])
+        kernel = self._kernels.get(notebook_id)
+        if kernel is None:
+            raise NoSuchKernel(notebook_id)
+        task = self._restarts.get(notebook_id)
+        if task is None:
+            task = asyncio.create_task(self._restart(kernel), name=f"kernel-restart-{notebook_id}")
+            task.add_done_callback(_retrieve)
+            self._restarts[notebook_id] = task
+            task.add_done_callback(lambda _: self._restarts.pop(notebook_id, None))
+        await asyncio.shield(task)
+        return kernel
+
+    async def interrupt(self, notebook_id: str) -> None:
+        """Interrupt what the notebook's kernel is running (SIGINT to its process group).
+
+        Raises:
+            NoSuchKernel: the notebook has no kernel.
+            KernelDied: the kernel process is not running.
+        """
+        kernel = self._kernels.get(notebook_id)
+        if kernel is None:
+            raise NoSuchKernel(notebook_id)
+        if not await kernel.is_alive():
+            raise KernelDied(notebook_id, kernel.exit_code)
+        await kernel.manager.interrupt_kernel()
+
+    def prewarm(self, owner: KernelOwner, kernel_name: str = "python3") -> None:
+        """Start a spare kernel for ``owner``'s identity in the background.
+
+        Called when a user logs in, so that their first notebook opens at
+        once. Bounded: at most one spare per identity and kernelspec, at most
+        ``max_spares`` in all, never past ``max_kernels``; unused prewarmed
+        spares are stopped after ``cull_idle_after``. Does nothing for
+        kernelspecs that are not python. Never raises: problems are logged.
+        """
+        if not self._open:
+            return
+        try:
+            identity = resolve_identity(owner, self.kernel_user)
+            spec = self._spec(kernel_name)
+        except Exception:
+            self.log.exception("cannot prewarm a %s kernel for %s", kernel_name, owner.name)
+            return
+        key = (identity, kernel_name)
+        if not _is_python(spec) or self._spare_count(key) > 0 or not self._room_for_spare():
+            return
+        self._start_spare(key, prewarmed=True)
+
+    def spare_count(self, kernel_name: str | None = None) -> int:
+        """Ready spares (of ``kernel_name``, or of every kernelspec)."""
+        return sum(
+            len(spares)
+            for (_, name), spares in self._spares.items()
+            if kernel_name is None or name == kernel_name
+        )
+
+    async def wait_for_spares(self) -> None:
+        """Wait until every spare being started is ready (or failed)."""
+        while self._spare_tasks:
+            await asyncio.gather(*self._spare_tasks, return_exceptions=True)
+
+    def prepare_home(self, folder: Path, owner: KernelOwner) -> None:
+        """Create ``owner``'s notebook folder for their kernels; see :func:`identity.prepare_home`."""
+        prepare_home(folder, owner, self.kernel_user)
+
+    # ------------------------------------------------------------------ starting
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise KernelPoolClosed("the kernel pool is not running")
+
+    def _spec(self, kernel_name: str) -> KernelSpec:
+        try:
+            return self._specs.get_kernel_spec(kernel_name)
+        except _JupyterNoSuchKernel:
+            raise NoSuchKernelSpec(kernel_name) from None
+
+    def _limits(self) -> launch.ResourceLimits:
+        return launch.ResourceLimits(
+            address_space=self.limit_address_space,
+            cpu_seconds=self.limit_cpu_seconds,
+            processes=self.limit_processes,
+            open_files=self.limit_open_files,
+        )
+
+    def _total(self) -> int:
+        spares = sum(len(s) for s in self._spares.values())
+        return len(self._kernels) + len(self._starting) + spares + len(self._spare_tasks)
+
+    def _check_user_limit(self, owner: KernelOwner) -> None:
+        if not self.max_kernels_per_user:
+            return
+        count = sum(1 for k in self._kernels.values() if k.owner.name == owner.name)
+        count += sum(1 for _, o in self._starting.values() if o.name == owner.name)
+        if count >= self.max_kernels_per_user:
+            raise KernelLimitReached("user", self.max_kernels_per_user, owner.name)
+
+    def _make_room(self) -> None:
+        """Stop a spare if the pool is at ``max_kernels``; raise if there is none to stop."""
+        if not self.max_kernels or self._total() < self.max_kernels:
+            return
+        for spares in self._spares.values():
+            if spares:
+                victim = spares.pop()
+                self._prewarmed.discard(victim)
+                self._spawn(self._stop_process(victim, now=True), "kernel-evict-spare")
+                return
+        for task in self._spare_tasks:
+            del self._spare_tasks[task]
+            task.cancel()
+            return
+        raise KernelLimitReached("total", self.max_kernels)
+
+    def _claim_spare(
+        self, identity: KernelIdentity, kernel_name: str
+    ) -> _Process | asyncio.Task[_Process] | None:
+        key = (identity, kernel_name)
+        spares = self._spares.get(key)
+        if spares:
+            process = spares.pop(0)
+            self._prewarmed.discard(process)
+            return process
+        for task, task_key in self._spare_tasks.items():
+            if task_key == key:
+                del self._spare_tasks[task]
+                return task
+        return None
+
+    async def _open_kernel(
+        self,
+        notebook_id: str,
+        owner: KernelOwner,
+        identity: KernelIdentity,
+        kernel_name: str,
+        spec: KernelSpec,
+        cwd: Path,
+        source: _Process | asyncio.Task[_Process] | None,
+    ) -> ManagedKernel:
+        try:
+            if source is None:
+                process = await self._start_process(identity, kernel_name, spec, cwd)
+            else:
+                process = source if isinstance(source, _Process) else await source
+                await self._move(process, cwd)
+            kernel = ManagedKernel(notebook_id, owner, process, from_spare=source is not None)
+            self._kernels[notebook_id] = kernel
+            self.log.info(
+                "kernel %s (%s) for notebook %s runs as %s, pid %d%s",
+                kernel.id,
+                kernel_name,
+                notebook_id,
+                describe(identity),
+                process.pid,
+                ", from a spare" if source is not None else "",
+            )
+            return kernel
+        finally:
+            self._starting.pop(notebook_id, None)
+
+    async def _move(self, process: _Process, cwd: Path) -> None:
+        """Move a spare python kernel to ``cwd`` by a silent ``os.chdir``; stop it on failure."""
+        code = f"import os as _cs_os; _cs_os.chdir({str(cwd)!r}); del _cs_os"
+        try:
+            async with asyncio.timeout(self.startup_timeout):
+                reply = await _run_silently(process.client, code)
+        except BaseException:
+            await asyncio.shield(self._stop_process(process, now=True))
+            raise
+        if reply["status"] != "ok":
+            await self._stop_process(process, now=True)
+            reason = f"cannot enter {cwd}: {reply.get('ename')}: {reply.get('evalue')}"
+            raise KernelStartFailed(process.kernel_name, reason)
+        process.cwd = cwd
+        process.manager.launch_cwd = str(cwd)
+
+    async def _start_process(
+        self, identity: KernelIdentity, kernel_name: str, spec: KernelSpec, cwd: Path
+    ) -> _Process:
+        """Start a kernel as ``identity`` in ``cwd`` and wait until it answers."""
+        assert self._runtime is not None and self._context is not None
+        folder = user_runtime_dir(self._runtime, identity)
+        kernel_id = str(uuid.uuid4())
+        manager = _KernelManager(
+            parent=self,
+            log=self.log,
+            kernel_name=kernel_name,
+            kernel_spec_manager=self._specs,
+            context=self._context,
+            transport="ipc",
+            ip=str(folder / f"kernel-{kernel_id}"),
+            connection_file=str(folder / f"kernel-{kernel_id}.json"),
+            kernel_id=kernel_id,
+        )
+        manager.limits = self._limits()
+        manager.switch_user = identity.switch
+        manager.write_connection_file()
+        secure_connection_file(Path(manager.connection_file), identity)
+        process = _Process(
+            manager=manager,
+            client=manager.client(context=self._context),
+            identity=identity,
+            spec=spec,
+            kernel_name=kernel_name,
+            cwd=cwd,
+            log_path=folder / f"kernel-{kernel_id}.log",
+            pid=0,
+        )
+        try:
+            await self._launch(process)
+        except BaseException:
+            await asyncio.shield(self._stop_process(process, now=True))
+            raise
+        return process
+
+    async def _launch(self, process: _Process) -> None:
+        """Launch ``process``'s kernel (first start or restart) and wait until it is ready."""
+        assert self._context is not None
+        manager, identity = process.manager, process.identity
+        manager.launch_cwd = str(process.cwd)
+        options: dict[str, Any] = {"env": kernel_env(identity, process.log_path.parent)}
+        options.update(popen_kwargs(identity))
+        if not identity.switch:
+            options["cwd"] = str(process.cwd)
+        name = process.kernel_name
+        try:
+            async with asyncio.timeout(self.startup_timeout):
+                with open(process.log_path, "ab") as output:
+                    if identity.switch:
+                        os.chown(process.log_path, identity.uid, identity.gid)
+                    await manager.start_kernel(stdout=output, stderr=output, **options)
+                process.pid = int(getattr(manager.provisioner, "pid", 0) or 0)
+                process.client = manager.client(context=self._context)
+                process.client.start_channels(hb=False)
+                await self._wait_ready(process)
+        except TimeoutError:
+            raise KernelStartFailed(
+                name, f"not ready within {self.startup_timeout:g} s{_tail(process.log_path)}"
+            ) from None
+        except OSError as error:
+            reason = f"cannot launch it as {describe(identity)}: {error}"
+            if isinstance(error, PermissionError):
+                reason += (
+                    " (every folder above the kernel's program must be searchable by that user)"
+                )
+            raise KernelStartFailed(name, reason) from error
+
+    async def _wait_ready(self, process: _Process) -> None:
+        """Until the kernel answers kernel_info on shell and its status reaches iopub."""
+        client = process.client
+        while True:
+            code = await _exit_code(process.manager)
+            if code is not None:
+                raise KernelStartFailed(
+                    process.kernel_name, f"exited with code {code}{_tail(process.log_path)}"
+                )
+            msg_id = client.kernel_info()
+            with contextlib.suppress(queue.Empty):
+                await _reply_to(client, msg_id, timeout=1.0)
+                if await _idle_on_iopub(client, msg_id, timeout=1.0):
+                    return
+
+    def _replenish(self) -> None:
+        """Start default spares until each kernelspec in spare_kernel_names has pool_size."""
+        if not self._open or not self.pool_size:
+            return
+        try:
+            identity = resolve_identity(KernelOwner("", unix=False), self.kernel_user)
+        except Exception:
+            self.log.exception("cannot keep spare kernels")
+            return
+        for kernel_name in self.spare_kernel_names:
+            try:
+                spec = self._spec(kernel_name)
+            except NoSuchKernelSpec:
+                self.log.error("cannot keep spares of %r: no such kernelspec", kernel_name)
+                continue
+            if not _is_python(spec):
+                continue
+            key = (identity, kernel_name)
+            if (
+                time.monotonic() - self._spare_failed.get(key, -SPARE_RETRY_AFTER)
+                < SPARE_RETRY_AFTER
+            ):
+                continue
+            while self._spare_count(key) < self.pool_size and self._room_for_spare():
+                self._start_spare(key, prewarmed=False)
+
+    def _spare_count(self, key: _SpareKey) -> int:
+        starting = sum(1 for k in self._spare_tasks.values() if k == key)
+        return len(self._spares.get(key, [])) + starting
+
+    def _room_for_spare(self) -> bool:
+        spares = sum(len(s) for s in self._spares.values()) + len(self._spare_tasks)
+        if spares >= self.max_spares:
+            return False
+        return not self.max_kernels or self._total() < self.max_kernels
+
+    def _start_spare(self, key: _SpareKey, prewarmed: bool) -> None:
+        identity, kernel_name = key
+        spec = self._spec(kernel_name)
+        cwd = Path(identity.home) if os.path.isdir(identity.home) else Path("/")
+        task = asyncio.create_task(
+            self._start_process(identity, kernel_name, spec, cwd),
+            name=f"kernel-spare-{kernel_name}",
+        )
+        self._spare_tasks[task] = key
+
+        def done(task: asyncio.Task[_Process]) -> None:
+            claimed = self._spare_tasks.pop(task, None) is None
+            if task.cancelled():
+                return
+            error = task.exception()
+            if error is not None:
+                self._spare_failed[key] = time.monotonic()
+                if not claimed:
+                    self.log.error(
+                        "a spare %s kernel failed to start (next try in %.0f s): %s",
+                        kernel_name,
+                        SPARE_RETRY_AFTER,
+                        error,
+                    )
+                return
+            if not claimed:
+                process = task.result()
+                if self._open:
+                    self._spares.setdefault(key, []).append(process)
+                    if prewarmed:
+                        self._prewarmed.add(process)
+                else:
+                    self._spawn(self._stop_process(process, now=True), "kernel-stop-late-spare")
+
+        task.add_done_callback(done)
+
+    # ------------------------------------------------------------------ restart, stop
+
+    async def _settle(self, notebook_id: str) -> None:
+        """Wait for a start or restart of the notebook's kernel to end, whatever the outcome."""
+        for task in (
+            self._starting.get(notebook_id, (None, None))[0],
+            self._restarts.get(notebook_id),
+        ):
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(task)
+
+    async def _restart(self, kernel: ManagedKernel) -> None:
+        process = kernel._process
+        now = kernel.status == "dead"
+        kernel.status = "restarting"
+        process.client.stop_channels()
+        try:
+            await process.manager.shutdown_kernel(now=now, restart=True)
+            _kill_group(process.pid)
+            await self._launch(process)
+        except BaseException:
+            kernel.status = "dead"
+            raise
+        kernel.status = "alive"
+        kernel.exit_code = None
+        kernel.touch()
+        self.log.info(
+            "kernel %s of notebook %s restarted, pid %d", kernel.id, kernel.notebook_id, kernel.pid
+        )
+
+    async def _stop_process(self, process: _Process, now: bool = False) -> None:
+        """Stop a kernel process and everything left in its process group; remove its files."""
+        process.client.stop_channels()
+        try:
+            if process.manager.has_kernel:
+                await process.manager.shutdown_kernel(now=now)
+            else:
+                await process.manager.cleanup_resources()
+        except Exception:
+            self.log.exception("error while shutting down kernel %s", process.manager.kernel_id)
+        finally:
+            _kill_group(process.pid)
+            with contextlib.suppress(FileNotFoundError):
+                process.log_path.unlink()
+
+    # ------------------------------------------------------------------ the watcher
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_interval)
+            try:
+                await self._check()
+            except Exception:
+                self.log.exception("kernel pool check failed")
+
+    async def _check(self) -> None:
+        """Report dead kernels, cull idle ones, drop dead spares, start missing spares."""
+        now = time.monotonic()
+        for notebook_id, kernel in list(self._kernels.items()):
+            if kernel.status == "alive":
+                code = await _exit_code(kernel._process.manager)
+                if code is not None and kernel.status == "alive":
+                    kernel.status = "dead"
+                    kernel.exit_code = code
+                    self.log.warning("kernel %r died with exit code %d", kernel, code)
+                    for died in self._died_callbacks:
+                        self._spawn(_await(died(notebook_id, kernel)), "kernel-died-callback")
+            idle = now - kernel.last_activity
+            if (
+                self.cull_idle_after
+                and idle > self.cull_idle_after
+                and not kernel.busy
+                and kernel.status in ("alive", "dead")
+                and notebook_id not in self._restarts
+                and self._kernels.get(notebook_id) is kernel
+            ):
+                del self._kernels[notebook_id]
+                now_ = kernel.status == "dead"
+                kernel.status = "stopped"
+                self.log.info("culling kernel %r after %.0f s idle", kernel, idle)
+                self._spawn(self._cull(notebook_id, kernel, now_), "kernel-cull")
+        for spares in list(self._spares.values()):
+            for process in list(spares):
+                old = self.cull_idle_after and now - process.started > self.cull_idle_after
+                dead = await _exit_code(process.manager) is not None
+                if process in spares and (dead or (old and process in self._prewarmed)):
+                    spares.remove(process)
+                    self._prewarmed.discard(process)
+                    self._spawn(self._stop_process(process, now=True), "kernel-stop-spare")
+        self._replenish()
+
+    async def _cull(self, notebook_id: str, kernel: ManagedKernel, now: bool) -> None:
+        """Stop a culled kernel (already forgotten), then tell the hooks."""
+        await self._stop_process(kernel._process, now=now)
+        for culled in self._culled_callbacks:
+            self._spawn(_await(culled(notebook_id)), "kernel-culled-callback")
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+
+        def done(task: asyncio.Task[Any]) -> None:
+            self._tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                self.log.error("%s failed", name, exc_info=task.exception())
+
+        task.add_done_callback(done)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+async def _await(awaitable: Awaitable[None]) -> None:
+    await awaitable
+
+
+def _is_python(spec: KernelSpec) -> bool:
+    return (spec.language or "").lower().startswith("python")
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a shared task's exception as retrieved (its awaiters, if any, re-raise it)."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def _exit_code(manager: AsyncKernelManager) -> int | None:
+    """The kernel process's exit code, or None while it runs."""
+    provisioner = manager.provisioner
+    if provisioner is None or not provisioner.has_process:
+        return None
+    return await provisioner.poll()
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL what is left of a kernel's process group (its own session)."""
+    if pgid > 0:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def _tail(path: Path, size: int = 2000) -> str:
+    """The end of a kernel's output, to explain why it failed."""
+    try:
+        with open(path, "rb") as output:
+            output.seek(max(0, output.seek(0, os.SEEK_END) - size))
+            text = output.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+    return f"; its output ends with:\n{text}" if text else ""
+
+
+async def _reply_to(
+    client: AsyncKernelClient, msg_id: str, timeout: float | None
+) -> dict[str, Any]:
+    """The shell reply to ``msg_id``; raises queue.Empty when none came within ``timeout``."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        msg: dict[str, Any] = await client.get_shell_msg(timeout=remaining)
+        if msg.get("parent_header", {}).get("msg_id") == msg_id:
+            return msg
+
+
+async def _idle_on_iopub(client: AsyncKernelClient, msg_id: str, timeout: float) -> bool:
+    """Whether iopub reports the request ``msg_id`` finished (status idle) within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            msg: dict[str, Any] = await client.get_iopub_msg(timeout=remaining)
+        except queue.Empty:
+            return False
+        if (
+            msg["msg_type"] == "status"
+            and msg.get("parent_header", {}).get("msg_id") == msg_id
+            and msg["content"].get("execution_state") == "idle"
+        ):
+            return True
+
+
+async def _run_silently(client: AsyncKernelClient, code: str) -> dict[str, Any]:
+    """Execute ``code`` silently; return the reply's content once iopub says it is done."""
+    msg_id = client.execute(code, silent=True, store_history=False, allow_stdin=False)
+    reply = await _reply_to(client, msg_id, timeout=None)
+    await _idle_on_iopub(client, msg_id, timeout=5.0)
+    content: dict[str, Any] = reply["content"]
+    return content
+
+
+__all__ = [
+    "KernelCulledCallback",
+    "KernelDiedCallback",
+    "KernelOwner",
+    "KernelPool",
+    "KernelStatus",
+    "ManagedKernel",
+]

@@ -1,0 +1,255 @@
+"""Each notebook's kernel and executor, started on its first run request.
+
+The kernel of a notebook is shared by everyone in its room. While the
+kernel lives, its room is held open (``RoomManager.hold``), so outputs keep
+arriving into the document after every browser has closed; when the kernel
+is shut down or culled, or the room closes (notebook deleted, server
+stopping), the executor is closed and the hold released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from pycrdt import Map
+
+from crdt.room import Room
+from crdt.rooms import RoomManager
+
+from .errors import KernelError
+from .execution import ExecutionSink, Executor, KernelUnavailable
+from .pool import KernelOwner, KernelPool, ManagedKernel
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KERNEL = "python3"
+
+
+class NoKernel(KernelError):
+    """The notebook has no running kernel (nothing was run yet, or it was shut down)."""
+
+
+class PooledKernel:
+    """The :class:`~kernels.execution.KernelHandle` of a notebook's kernel in the pool."""
+
+    def __init__(self, pool: KernelPool, kernel: ManagedKernel) -> None:
+        self.pool = pool
+        self.kernel = kernel
+
+    @property
+    def id(self) -> str:
+        return self.kernel.id
+
+    @property
+    def kernel_name(self) -> str:
+        return self.kernel.kernel_name
+
+    @property
+    def client(self) -> AsyncKernelClient:
+        return self.kernel.client
+
+    async def is_alive(self) -> bool:
+        return await self.kernel.is_alive()
+
+    async def interrupt(self) -> None:
+        await self.pool.interrupt(self.kernel.notebook_id)
+
+    async def restart(self) -> None:
+        self.kernel = await self.pool.restart(self.kernel.notebook_id)
+
+    async def shutdown(self) -> None:
+        await self.pool.shutdown(self.kernel.notebook_id)
+
+    def set_busy(self, busy: bool) -> None:
+        self.kernel.set_busy(busy)
+
+
+@dataclass
+class _Session:
+    room: Room
+    kernel: PooledKernel
+    executor: Executor
+
+
+def kernel_name_of(room: Room) -> str:
+    """The kernelspec the notebook's metadata asks for (python3 if none)."""
+    meta = room.doc.get("meta", type=Map).to_py() or {}
+    spec = (meta.get("metadata") or {}).get("kernelspec") or {}
+    name = spec.get("name") if isinstance(spec, dict) else None
+    return name if isinstance(name, str) and name else DEFAULT_KERNEL
+
+
+class NotebookKernels:
+    """Run requests, kernel actions and input answers, per notebook.
+
+    ``username`` arguments are the authenticated user (authorization is the
+    caller's job: only editors may call these). Use ``async with``; leaving
+    closes every executor (the pool, which owns the processes, stops on its own).
+    """
+
+    def __init__(
+        self,
+        pool: KernelPool,
+        sink: ExecutionSink,
+        rooms: RoomManager,
+        max_output_bytes: int = 1024 * 1024,
+    ) -> None:
+        self.pool = pool
+        self.sink = sink
+        self.rooms = rooms
+        self.max_output_bytes = max_output_bytes
+        self._sessions: dict[str, _Session] = {}
+        self._starting: dict[str, asyncio.Task[_Session]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def __aenter__(self) -> Self:
+        self.pool.on_kernel_died(self._kernel_died)
+        self.pool.on_kernel_culled(self._kernel_culled)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in list(self._starting.values()):
+            task.cancel()
+        await asyncio.gather(*self._starting.values(), return_exceptions=True)
+        for notebook_id in list(self._sessions):
+            await self._end(notebook_id)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # ---- the API ------------------------------------------------------------------------
+
+    async def run(
+        self,
+        notebook_id: str,
+        path: str,
+        cwd: Path,
+        owner: KernelOwner,
+        cell_ids: Sequence[str],
+        username: str,
+    ) -> list[str]:
+        """Queue cells for ``username``, starting the notebook's kernel if needed.
+
+        Returns the execution ids. Raises the executor's errors (UnknownCell,
+        NotACodeCell, KernelUnavailable) and the pool's (NoSuchKernelSpec,
+        KernelLimitReached, KernelStartFailed, ...).
+        """
+        session = await self._session(notebook_id, path, cwd, owner)
+        session.executor.notebook_path = path
+        return session.executor.run_cells(cell_ids, username)
+
+    async def interrupt(self, notebook_id: str, username: str) -> None:
+        await self._existing(notebook_id).executor.interrupt(username)
+
+    async def restart(self, notebook_id: str, username: str) -> None:
+        await self._existing(notebook_id).executor.restart(username)
+
+    async def shutdown(self, notebook_id: str, username: str) -> None:
+        """Shut the kernel down for everyone; the next run request starts a new one."""
+        session = self._existing(notebook_id)
+        await session.executor.shutdown(username)
+        await self._end(notebook_id)
+
+    def answer_input(self, notebook_id: str, username: str, execution_id: str, value: str) -> None:
+        self._existing(notebook_id).executor.answer_input(username, execution_id, value)
+
+    def status(self, notebook_id: str) -> dict[str, Any] | None:
+        """The kernel of a notebook as the API shows it, or None if it has none."""
+        session = self._sessions.get(notebook_id)
+        if session is None:
+            return None
+        kernel = session.kernel.kernel
+        return {
+            "id": kernel.id,
+            "name": kernel.kernel_name,
+            "status": session.executor.kernel_status,
+            "busy": session.executor.busy,
+            "runs_as": kernel.identity.user,
+        }
+
+    def relocated(self, notebook_id: str, path: str) -> None:
+        """The notebook was renamed: later executions record the new path."""
+        session = self._sessions.get(notebook_id)
+        if session is not None:
+            session.executor.notebook_path = path
+
+    # ---- sessions -----------------------------------------------------------------------
+
+    def _existing(self, notebook_id: str) -> _Session:
+        session = self._sessions.get(notebook_id)
+        if session is None:
+            raise NoKernel(f"notebook {notebook_id!r} has no running kernel")
+        return session
+
+    async def _session(self, notebook_id: str, path: str, cwd: Path, owner: KernelOwner) -> _Session:
+        session = self._sessions.get(notebook_id)
+        if session is not None:
+            return session
+        task = self._starting.get(notebook_id)
+        if task is None:
+            task = asyncio.create_task(self._open(notebook_id, path, cwd, owner))
+            self._starting[notebook_id] = task
+            task.add_done_callback(lambda _: self._starting.pop(notebook_id, None))
+        return await asyncio.shield(task)
+
+    async def _open(self, notebook_id: str, path: str, cwd: Path, owner: KernelOwner) -> _Session:
+        room = await self.rooms.hold(notebook_id, self)
+        try:
+            managed = await self.pool.kernel_for(notebook_id, kernel_name_of(room), owner, cwd)
+            kernel = PooledKernel(self.pool, managed)
+            executor = Executor(
+                room.notebook,
+                kernel,
+                self.sink,
+                notebook_id=notebook_id,
+                notebook_path=path,
+                max_output_bytes=self.max_output_bytes,
+            )
+            await executor.start()
+        except BaseException:
+            room.release(self)
+            raise
+        session = _Session(room, kernel, executor)
+        self._sessions[notebook_id] = session
+        room.close_callbacks.append(lambda r: self._spawn(self._room_closed(r)))
+        log.info("notebook %s: kernel %s started for %s", notebook_id, managed.id, owner.name)
+        return session
+
+    async def _end(self, notebook_id: str, shutdown_kernel: bool = True) -> None:
+        session = self._sessions.pop(notebook_id, None)
+        if session is None:
+            return
+        try:
+            await session.executor.close()
+        finally:
+            session.room.release(self)
+            if shutdown_kernel and self.pool.get(notebook_id) is not None:
+                try:
+                    await self.pool.shutdown(notebook_id)
+                except KernelError:
+                    log.exception("notebook %s: shutting its kernel down failed", notebook_id)
+
+    async def _room_closed(self, room: Room) -> None:
+        session = self._sessions.get(room.room_id)
+        if session is not None and session.room is room:
+            await self._end(room.room_id)
+
+    async def _kernel_died(self, notebook_id: str, kernel: ManagedKernel) -> None:
+        session = self._sessions.get(notebook_id)
+        if session is not None:
+            session.executor.kernel_died()
+
+    async def _kernel_culled(self, notebook_id: str) -> None:
+        await self._end(notebook_id, shutdown_kernel=False)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+__all__ = ["KernelUnavailable", "NoKernel", "NotebookKernels", "PooledKernel"]
