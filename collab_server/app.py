@@ -22,6 +22,7 @@ from traitlets.utils.importstring import import_item
 from auth.authenticator import Authenticator
 from auth.oauth import GenericOIDCAuthenticator, GitHubAuthenticator
 from auth.pam import PAMAuthenticator
+from kernels.pool import KernelPool
 
 from crdt.room import RoomSettings
 
@@ -74,6 +75,12 @@ class ServerConfig(Configurable):
         "'tutors' watch, read-only, every notebook of the members of those student groups.",
     )
     session_days = Float(14.0, config=True, help="Days a login session lasts.")
+    executions_url = Unicode(
+        "",
+        config=True,
+        help="SQLAlchemy URL of the execution log. Default: its own SQLite file in data_dir "
+        "when db_url is SQLite, else db_url.",
+    )
 
     def settings(self) -> Settings:
         return Settings(
@@ -83,6 +90,7 @@ class ServerConfig(Configurable):
             store_url=self.store_url,
             sqlite_synchronous=self.sqlite_synchronous,
             tutor_groups={k: list(v) for k, v in self.tutor_groups.items()},
+            executions_url=self.executions_url,
             session_lifetime=self.session_days * 24 * 3600,
         )
 
@@ -115,7 +123,13 @@ class CollabServer(Application):
 
     name = "collab-server"
     description = __doc__ or ""
-    classes = [ServerConfig, PAMAuthenticator, GenericOIDCAuthenticator, GitHubAuthenticator]
+    classes = [
+        ServerConfig,
+        KernelPool,
+        PAMAuthenticator,
+        GenericOIDCAuthenticator,
+        GitHubAuthenticator,
+    ]
 
     aliases = {
         "ip": "CollabServer.ip",
@@ -164,6 +178,12 @@ class CollabServer(Application):
     worker_processes = Integer(
         1, config=True, help="Processes that convert between .ipynb files and documents."
     )
+    max_output_bytes = Integer(
+        1024 * 1024,
+        config=True,
+        help="Output one cell may keep in the notebook, in bytes; beyond it output is dropped "
+        "and a note says how much.",
+    )
     authenticators = List(
         Unicode(),
         ["pam"],
@@ -196,6 +216,8 @@ class CollabServer(Application):
         settings.disk_poll_interval = self.disk_poll_interval
         settings.worker_processes = self.worker_processes
         settings.authenticators = self.make_authenticators()
+        settings.kernel_pool = KernelPool(parent=self)
+        settings.max_output_bytes = self.max_output_bytes
         settings.room = RoomSettings(
             save_delay=self.save_delay, compact_after_updates=self.compact_after_updates
         )

@@ -62,6 +62,7 @@ def make_app(
         "users": services.users,
         "sessions": services.sessions,
         "access": services.access,
+        "kernel_pool": services.kernel_pool,
     }
     files = {
         **api,

@@ -146,7 +146,8 @@ async def make_server(dirs: tuple[Path, Path]) -> AsyncIterator[ServerFactory]:
         max_message_size = overrides.pop("max_message_size", 16 * 1024 * 1024)
         allowed_origins = overrides.pop("allowed_origins", frozenset())
         overrides.setdefault(
-            "kernel_pool", KernelPool(pool_size=0, check_interval=0.1, startup_timeout=30)
+            "kernel_pool",
+            KernelPool(pool_size=0, max_spares=0, check_interval=0.1, startup_timeout=30),
         )
         settings = Settings(
             root_dir=dirs[0],

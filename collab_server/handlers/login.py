@@ -27,6 +27,7 @@ from auth.oauth import OAuthCallback, OAuthenticator
 from auth.sessions import Sessions
 from auth.throttle import retry_after_header
 from auth.users import LoginConflict, Users
+from kernels.pool import KernelOwner, KernelPool
 
 from ..access import Access
 from ..redirects import safe_next
@@ -47,6 +48,7 @@ class LoginFlow(PageHandler):
     users: Users
     sessions: Sessions
     access: Access
+    kernel_pool: KernelPool
     authenticators: list[Authenticator[Any]]
 
     async def finish_login(self, authenticated: AuthenticatedUser, next_url: str) -> None:
@@ -78,6 +80,8 @@ class LoginFlow(PageHandler):
                 self.users.login, authenticated.name, authenticated.provider, authenticated.admin
             )
         await self.access.ensure_home(user)
+        # Their first notebook should find a kernel ready.
+        self.kernel_pool.prewarm(KernelOwner(user.name, unix=user.provider == "pam"))
         secret = await asyncio.to_thread(
             self.sessions.create,
             user,

@@ -8,16 +8,21 @@ import csv
 import io
 import json
 import os
+import pwd
 import signal
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import nbformat
 import pytest
 from pycrdt import Map
 
+from auth.pam import PAMAuthenticator
+from tests.auth.unix_users import UnixUsers, throwaway_unix_users
 from tests.conftest import Server, ServerFactory, wait_until
 from tests.kernels.conftest import kernel_program_reachable  # noqa: F401
+from tests.webclient import WebClient
 from tests.yclient import YClient
 
 TIMEOUT = 60
@@ -315,3 +320,62 @@ async def test_history_filters_export_and_rebuild(server: Server) -> None:
     assert [r["cell_id"] for r in mine] == ["bad"]
     others = await server.api("GET", "/api/history?user=alice", user="bob")
     assert others.code == 403
+
+
+@pytest.fixture
+def unix_users() -> Iterator[UnixUsers]:
+    yield from throwaway_unix_users()
+
+
+async def test_pam_users_kernels_run_as_them_and_cannot_reach_each_other(
+    make_server: ServerFactory, unix_users: UnixUsers
+) -> None:
+    server = await make_server(authenticators=[PAMAuthenticator()])
+    (ann, ann_pw), (ben, ben_pw) = unix_users.add_user(), unix_users.add_user()
+    for name, password in ((ann, ann_pw), (ben, ben_pw)):
+        browser = WebClient(server.url)
+        assert (await browser.login(name, password)).code == 302
+    root = server.services.settings.root_dir
+    ben_id = await server.create_notebook(
+        f"{ben}/secret.ipynb", notebook(("s", "secret = 'ben only'; print('ok')")), editors=()
+    )
+    probe = (
+        "import os, pathlib, json\n"
+        "def attempt(f):\n"
+        "    try:\n"
+        "        f(); return 'allowed'\n"
+        "    except PermissionError: return 'denied'\n"
+        f"print(json.dumps({{'uid': os.getuid(), 'euid': os.geteuid(),\n"
+        f"  'read_notebook': attempt(lambda: open({str(root / ben / 'secret.ipynb')!r}).read()),\n"
+        f"  'list_home': attempt(lambda: os.listdir({str(root / ben)!r})),\n"
+        "  'read_connection': attempt(lambda: open(CONNECTION).read()),\n"
+        "  'signal_kernel': attempt(lambda: os.kill(PID, 0)),\n"
+        "}))"
+    )
+    ann_id = await server.create_notebook(f"{ann}/probe.ipynb", notebook(("p", "")), editors=())
+    async with YClient(server.ws_url(ben_id), server.token(ben)) as ben_client:
+        assert (await run(server, ben_id, ["s"], ben)).code == 202
+        await ben_client.wait_for(lambda: finished(ben_client, "s"), timeout=TIMEOUT)
+    ben_kernel = server.services.kernel_pool.get(ben_id)
+    assert ben_kernel is not None
+    code = probe.replace("CONNECTION", repr(ben_kernel.manager.connection_file)).replace(
+        "PID", str(ben_kernel.pid)
+    )
+    async with YClient(server.ws_url(ann_id), server.token(ann)) as ann_client:
+        ann_client.notebook.ycells[0]["source"].insert(0, code)
+        await ann_client.wait_for(lambda: code in ann_client.sources()[0])
+        assert (await run(server, ann_id, ["p"], ann)).code == 202
+        await ann_client.wait_for(lambda: finished(ann_client, "p"), timeout=TIMEOUT)
+        seen = json.loads(text_of(ann_client, "p"))
+    ann_uid = pwd.getpwnam(ann).pw_uid
+    assert seen == {
+        "uid": ann_uid,
+        "euid": ann_uid,
+        "read_notebook": "denied",
+        "list_home": "denied",
+        "read_connection": "denied",
+        "signal_kernel": "denied",
+    }
+    assert ben_kernel.identity.uid == pwd.getpwnam(ben).pw_uid
+    status = json.loads((await server.api("GET", f"/api/notebooks/{ann_id}/kernel", user=ann)).body)
+    assert status["kernel"]["runs_as"] == ann
