@@ -9,8 +9,9 @@ from tornado import web
 
 from auth.authenticator import Authenticator, PasswordAuthenticator
 from auth.oauth import OAuthenticator
+from web import STATIC as WEB_STATIC
 
-from .handlers import admin, home, kernels, login, notebooks, pages, room, sharing
+from .handlers import admin, app, kernels, login, notebooks, pages, presence, room, sharing
 from .services import Services
 
 ROOM_ID = r"(?P<room_id>[0-9a-f]{32})"
@@ -98,8 +99,26 @@ def make_app(
         "access": services.access,
         "live": services.live,
     }
+    app_page = {
+        "identity": services.identity,
+        "session_days": session_days,
+        "sharing": services.sharing,
+        "access": services.access,
+    }
+    people = {
+        **api,
+        "access": services.access,
+        "sharing": services.sharing,
+        "rooms": services.rooms,
+        "contents": services.contents,
+        "history": services.history,
+    }
     routes: list[Any] = [
-        (r"/", home.HomeHandler, home_page),
+        (r"/", app.ListPage, app_page),
+        (rf"/notebooks/{NOTEBOOK_ID}", app.NotebookPage, app_page),
+        (r"/tutor", app.TutorPage, app_page),
+        (r"/sandbox", app.SandboxPage),
+        (r"/assets/(.*)", web.StaticFileHandler, {"path": str(WEB_STATIC)}),
         (r"/share/(?P<code>[A-Za-z0-9_-]{16,64})", sharing.ShareLinkPage, home_page),
         *login_routes(services.authenticators, page_args),
         (r"/api/user", notebooks.WhoAmIHandler, api),
@@ -134,6 +153,10 @@ def make_app(
         ),
         (rf"/api/notebooks/{NOTEBOOK_ID}/history/rebuild", kernels.RebuildHandler, running),
         (r"/api/history", kernels.AllHistoryHandler, running),
+        (r"/api/presence", presence.PresenceHandler, people),
+        (rf"/api/notebooks/{NOTEBOOK_ID}/hand", presence.HandHandler, people),
+        (rf"/api/notebooks/{NOTEBOOK_ID}/hand/(?P<username>[^/]+)", presence.HandHandler, people),
+        (r"/api/tutor/students", presence.StudentsHandler, people),
         (r"/api/users", admin.UsersHandler, manage),
         (rf"/api/users/{NAME}", admin.UserHandler, manage),
         (r"/api/groups", admin.GroupsHandler, manage),

@@ -141,4 +141,4 @@ class ShareLinkPage(PageHandler):
         user = self.require_user()
         notebook_id, _ = await asyncio.to_thread(self.sharing.redeem_link, code, user)
         self.live.recheck_soon()
-        self.redirect(f"/?notebook={notebook_id}")
+        self.redirect(f"/notebooks/{notebook_id}")
