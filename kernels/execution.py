@@ -271,6 +271,7 @@ class Executor:
 
         self._queue: deque[_Run] = deque()
         self._running: _Run | None = None
+        self._interrupted_run: _Run | None = None
         self._last_finished: dict[str, _Run] = {}
         self._produced_by: dict[str, str | None] = {}
         self._cells: dict[str, CellOutputs] = {}  # each cell's latest outputs writer
@@ -395,6 +396,7 @@ class Executor:
         self._check_open()
         if self._kernel_state not in ("idle", "busy"):
             raise KernelUnavailable(f"the kernel is {self._kernel_state}")
+        self._interrupted_run = self._running
         await self._kernel.interrupt()
         self._set_kernel(self._kernel_state, f"{username} interrupted the kernel.", username)
 
@@ -556,6 +558,15 @@ class Executor:
                     log.warning("no idle status for cell %s; finishing it", run.cell_id)
                     return
                 continue
+            if run.idle:
+                # ipykernel loses the reply of a cell interrupted before its code
+                # started: the kernel went idle and no reply will come.
+                log.warning("kernel idle without a reply for cell %s; finishing it", run.cell_id)
+                if self._interrupted_run is run:
+                    run.reply = {"status": "error", "ename": "KeyboardInterrupt", "evalue": ""}
+                else:
+                    run.reply = {"status": "aborted"}
+                return
             readers_ok = bool(self._readers) and not any(t.done() for t in self._readers)
             if readers_ok and await self._kernel.is_alive():
                 continue

@@ -4,8 +4,8 @@ The pool starts a kernel as ``python launch.py [options] -- <kernel argv>``.
 The process already runs as the kernel's user (``subprocess`` switched uid,
 gid and groups before executing it), so lowering resource limits and
 entering the notebook folder need no privilege, and are checked against that
-user's permissions rather than the server's; then it ``execvp``\\ s the
-kernel, which keeps the same pid (the pool's process handle stays valid).
+user's permissions rather than the server's; then it becomes the kernel
+with ``os.execvp``, keeping its pid (the pool's process handle stays valid).
 
 It uses only the standard library and is run by its file path with ``-I``,
 so it works for any user who can run the interpreter, without importing
@@ -72,7 +72,7 @@ def command(limits: ResourceLimits, cwd: str | None, kernel_argv: Sequence[str])
 def apply_limits(limits: ResourceLimits) -> None:
     """Lower this process's soft and hard limits to ``limits`` (never raises one)."""
     for which, value in limits.as_pairs():
-        soft, hard = resource.getrlimit(which)
+        _soft, hard = resource.getrlimit(which)
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
         resource.setrlimit(which, (value, value))

@@ -30,14 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import queue
 import shutil
-import signal
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -49,12 +45,10 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Float, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
-from . import launch
 from .errors import (
     KernelDied,
     KernelLimitReached,
     KernelPoolClosed,
-    KernelStartFailed,
     NoSuchKernel,
     NoSuchKernelSpec,
 )
@@ -62,14 +56,12 @@ from .identity import (
     KernelIdentity,
     KernelOwner,
     describe,
-    kernel_env,
     make_runtime_root,
-    popen_kwargs,
     prepare_home,
     resolve_identity,
-    secure_connection_file,
-    user_runtime_dir,
 )
+from .launch import ResourceLimits
+from .process import KernelLauncher, KernelProcess, is_python
 
 KernelStatus = Literal["alive", "restarting", "dead", "stopped"]
 KernelDiedCallback = Callable[[str, "ManagedKernel"], Awaitable[None]]
@@ -82,39 +74,6 @@ _SpareKey = tuple[KernelIdentity, str]
 SPARE_RETRY_AFTER = 30.0
 
 
-class _KernelManager(AsyncKernelManager):
-    """An AsyncKernelManager that starts its kernel through :mod:`kernels.launch` when needed.
-
-    The launcher is used when the kernel runs as another user (it enters the
-    notebook folder as that user) or when resource limits are set.
-    """
-
-    limits = launch.ResourceLimits()
-    switch_user = False
-    launch_cwd: str | None = None
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        argv = super().format_kernel_cmd(extra_arguments)
-        if self.switch_user or self.limits:
-            return launch.command(self.limits, self.launch_cwd, argv)
-        return argv
-
-
-@dataclass(eq=False)
-class _Process:
-    """One started kernel process, its manager and its ready client."""
-
-    manager: _KernelManager
-    client: AsyncKernelClient
-    identity: KernelIdentity
-    spec: KernelSpec
-    kernel_name: str
-    cwd: Path
-    log_path: Path
-    pid: int
-    started: float = field(default_factory=time.monotonic)
-
-
 class ManagedKernel:
     """A notebook's kernel, shared by everyone in the notebook's room.
 
@@ -125,7 +84,7 @@ class ManagedKernel:
     """
 
     def __init__(
-        self, notebook_id: str, owner: KernelOwner, process: _Process, from_spare: bool
+        self, notebook_id: str, owner: KernelOwner, process: KernelProcess, from_spare: bool
     ) -> None:
         self.notebook_id = notebook_id
         self.owner = owner
@@ -277,16 +236,18 @@ class KernelPool(LoggingConfigurable):
         self._kernels: dict[str, ManagedKernel] = {}
         self._starting: dict[str, tuple[asyncio.Task[ManagedKernel], KernelOwner]] = {}
         self._restarts: dict[str, asyncio.Task[None]] = {}
-        self._spares: dict[_SpareKey, list[_Process]] = {}
-        self._spare_tasks: dict[asyncio.Task[_Process], _SpareKey] = {}
-        self._prewarmed: set[_Process] = set()
+        self._spares: dict[_SpareKey, list[KernelProcess]] = {}
+        self._spare_tasks: dict[asyncio.Task[KernelProcess], _SpareKey] = {}
+        self._prewarmed: set[KernelProcess] = set()
         self._spare_failed: dict[_SpareKey, float] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()  # hook calls: cancelled on stop
+        self._stops: set[asyncio.Task[Any]] = set()  # process stops: awaited on stop
         self._died_callbacks: list[KernelDiedCallback] = []
         self._culled_callbacks: list[KernelCulledCallback] = []
         self._watcher: asyncio.Task[None] | None = None
         self._context: zmq.asyncio.Context | None = None
         self._specs = KernelSpecManager(parent=self)
+        self._launcher: KernelLauncher | None = None
         self._runtime: Path | None = None
         self._own_runtime = False
         self._open = False
@@ -301,6 +262,19 @@ class KernelPool(LoggingConfigurable):
             self._runtime = make_runtime_root(Path(tempfile.mkdtemp(prefix="collab-kernels-")))
             self._own_runtime = True
         self._context = zmq.asyncio.Context()
+        self._launcher = KernelLauncher(
+            parent=self,
+            runtime=self._runtime,
+            context=self._context,
+            specs=self._specs,
+            limits=ResourceLimits(
+                address_space=self.limit_address_space,
+                cpu_seconds=self.limit_cpu_seconds,
+                processes=self.limit_processes,
+                open_files=self.limit_open_files,
+            ),
+            startup_timeout=self.startup_timeout,
+        )
         self._open = True
         self._watcher = asyncio.create_task(self._watch(), name="kernel-pool-watcher")
         self._replenish()
@@ -329,11 +303,16 @@ class KernelPool(LoggingConfigurable):
         self._kernels.clear()
         self._spares.clear()
         self._prewarmed.clear()
-        await asyncio.gather(*(self._stop_process(p) for p in processes))
+        await asyncio.gather(
+            *(self._stop_process(p) for p in processes),
+            *self._stops,
+            return_exceptions=True,
+        )
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._launcher = None
         if self._context is not None:
             self._context.destroy(linger=0)
             self._context = None
@@ -492,7 +471,7 @@ class KernelPool(LoggingConfigurable):
             self.log.exception("cannot prewarm a %s kernel for %s", kernel_name, owner.name)
             return
         key = (identity, kernel_name)
-        if not _is_python(spec) or self._spare_count(key) > 0 or not self._room_for_spare():
+        if not is_python(spec) or self._spare_count(key) > 0 or not self._room_for_spare():
             return
         self._start_spare(key, prewarmed=True)
 
@@ -525,14 +504,6 @@ class KernelPool(LoggingConfigurable):
         except _JupyterNoSuchKernel:
             raise NoSuchKernelSpec(kernel_name) from None
 
-    def _limits(self) -> launch.ResourceLimits:
-        return launch.ResourceLimits(
-            address_space=self.limit_address_space,
-            cpu_seconds=self.limit_cpu_seconds,
-            processes=self.limit_processes,
-            open_files=self.limit_open_files,
-        )
-
     def _total(self) -> int:
         spares = sum(len(s) for s in self._spares.values())
         return len(self._kernels) + len(self._starting) + spares + len(self._spare_tasks)
@@ -549,21 +520,22 @@ class KernelPool(LoggingConfigurable):
         """Stop a spare if the pool is at ``max_kernels``; raise if there is none to stop."""
         if not self.max_kernels or self._total() < self.max_kernels:
             return
-        for spares in self._spares.values():
-            if spares:
-                victim = spares.pop()
-                self._prewarmed.discard(victim)
-                self._spawn(self._stop_process(victim, now=True), "kernel-evict-spare")
-                return
-        for task in self._spare_tasks:
-            del self._spare_tasks[task]
-            task.cancel()
+        victim = next((spares for spares in self._spares.values() if spares), None)
+        if victim is not None:
+            process = victim.pop()
+            self._prewarmed.discard(process)
+            self._spawn(self._stop_process(process, now=True), "kernel-evict-spare", stop=True)
+            return
+        starting = next(iter(self._spare_tasks), None)
+        if starting is not None:
+            del self._spare_tasks[starting]
+            starting.cancel()  # its start stops the process it launched
             return
         raise KernelLimitReached("total", self.max_kernels)
 
     def _claim_spare(
         self, identity: KernelIdentity, kernel_name: str
-    ) -> _Process | asyncio.Task[_Process] | None:
+    ) -> KernelProcess | asyncio.Task[KernelProcess] | None:
         key = (identity, kernel_name)
         spares = self._spares.get(key)
         if spares:
@@ -584,14 +556,15 @@ class KernelPool(LoggingConfigurable):
         kernel_name: str,
         spec: KernelSpec,
         cwd: Path,
-        source: _Process | asyncio.Task[_Process] | None,
+        source: KernelProcess | asyncio.Task[KernelProcess] | None,
     ) -> ManagedKernel:
         try:
+            launcher = self._running_launcher()
             if source is None:
-                process = await self._start_process(identity, kernel_name, spec, cwd)
+                process = await launcher.start(identity, kernel_name, spec, cwd)
             else:
-                process = source if isinstance(source, _Process) else await source
-                await self._move(process, cwd)
+                process = source if isinstance(source, KernelProcess) else await source
+                await launcher.move(process, cwd)
             kernel = ManagedKernel(notebook_id, owner, process, from_spare=source is not None)
             self._kernels[notebook_id] = kernel
             self.log.info(
@@ -607,107 +580,10 @@ class KernelPool(LoggingConfigurable):
         finally:
             self._starting.pop(notebook_id, None)
 
-    async def _move(self, process: _Process, cwd: Path) -> None:
-        """Move a spare python kernel to ``cwd`` by a silent ``os.chdir``; stop it on failure."""
-        code = f"import os as _cs_os; _cs_os.chdir({str(cwd)!r}); del _cs_os"
-        try:
-            async with asyncio.timeout(self.startup_timeout):
-                reply = await _run_silently(process.client, code)
-        except BaseException:
-            await asyncio.shield(self._stop_process(process, now=True))
-            raise
-        if reply["status"] != "ok":
-            await self._stop_process(process, now=True)
-            reason = f"cannot enter {cwd}: {reply.get('ename')}: {reply.get('evalue')}"
-            raise KernelStartFailed(process.kernel_name, reason)
-        process.cwd = cwd
-        process.manager.launch_cwd = str(cwd)
-
-    async def _start_process(
-        self, identity: KernelIdentity, kernel_name: str, spec: KernelSpec, cwd: Path
-    ) -> _Process:
-        """Start a kernel as ``identity`` in ``cwd`` and wait until it answers."""
-        assert self._runtime is not None and self._context is not None
-        folder = user_runtime_dir(self._runtime, identity)
-        kernel_id = str(uuid.uuid4())
-        manager = _KernelManager(
-            parent=self,
-            log=self.log,
-            kernel_name=kernel_name,
-            kernel_spec_manager=self._specs,
-            context=self._context,
-            transport="ipc",
-            ip=str(folder / f"kernel-{kernel_id}"),
-            connection_file=str(folder / f"kernel-{kernel_id}.json"),
-            kernel_id=kernel_id,
-        )
-        manager.limits = self._limits()
-        manager.switch_user = identity.switch
-        manager.write_connection_file()
-        secure_connection_file(Path(manager.connection_file), identity)
-        process = _Process(
-            manager=manager,
-            client=manager.client(context=self._context),
-            identity=identity,
-            spec=spec,
-            kernel_name=kernel_name,
-            cwd=cwd,
-            log_path=folder / f"kernel-{kernel_id}.log",
-            pid=0,
-        )
-        try:
-            await self._launch(process)
-        except BaseException:
-            await asyncio.shield(self._stop_process(process, now=True))
-            raise
-        return process
-
-    async def _launch(self, process: _Process) -> None:
-        """Launch ``process``'s kernel (first start or restart) and wait until it is ready."""
-        assert self._context is not None
-        manager, identity = process.manager, process.identity
-        manager.launch_cwd = str(process.cwd)
-        options: dict[str, Any] = {"env": kernel_env(identity, process.log_path.parent)}
-        options.update(popen_kwargs(identity))
-        if not identity.switch:
-            options["cwd"] = str(process.cwd)
-        name = process.kernel_name
-        try:
-            async with asyncio.timeout(self.startup_timeout):
-                with open(process.log_path, "ab") as output:
-                    if identity.switch:
-                        os.chown(process.log_path, identity.uid, identity.gid)
-                    await manager.start_kernel(stdout=output, stderr=output, **options)
-                process.pid = int(getattr(manager.provisioner, "pid", 0) or 0)
-                process.client = manager.client(context=self._context)
-                process.client.start_channels(hb=False)
-                await self._wait_ready(process)
-        except TimeoutError:
-            raise KernelStartFailed(
-                name, f"not ready within {self.startup_timeout:g} s{_tail(process.log_path)}"
-            ) from None
-        except OSError as error:
-            reason = f"cannot launch it as {describe(identity)}: {error}"
-            if isinstance(error, PermissionError):
-                reason += (
-                    " (every folder above the kernel's program must be searchable by that user)"
-                )
-            raise KernelStartFailed(name, reason) from error
-
-    async def _wait_ready(self, process: _Process) -> None:
-        """Until the kernel answers kernel_info on shell and its status reaches iopub."""
-        client = process.client
-        while True:
-            code = await _exit_code(process.manager)
-            if code is not None:
-                raise KernelStartFailed(
-                    process.kernel_name, f"exited with code {code}{_tail(process.log_path)}"
-                )
-            msg_id = client.kernel_info()
-            with contextlib.suppress(queue.Empty):
-                await _reply_to(client, msg_id, timeout=1.0)
-                if await _idle_on_iopub(client, msg_id, timeout=1.0):
-                    return
+    def _running_launcher(self) -> KernelLauncher:
+        if self._launcher is None:
+            raise KernelPoolClosed("the kernel pool is not running")
+        return self._launcher
 
     def _replenish(self) -> None:
         """Start default spares until each kernelspec in spare_kernel_names has pool_size."""
@@ -724,7 +600,7 @@ class KernelPool(LoggingConfigurable):
             except NoSuchKernelSpec:
                 self.log.error("cannot keep spares of %r: no such kernelspec", kernel_name)
                 continue
-            if not _is_python(spec):
+            if not is_python(spec):
                 continue
             key = (identity, kernel_name)
             if (
@@ -750,12 +626,12 @@ class KernelPool(LoggingConfigurable):
         spec = self._spec(kernel_name)
         cwd = Path(identity.home) if os.path.isdir(identity.home) else Path("/")
         task = asyncio.create_task(
-            self._start_process(identity, kernel_name, spec, cwd),
+            self._running_launcher().start(identity, kernel_name, spec, cwd),
             name=f"kernel-spare-{kernel_name}",
         )
         self._spare_tasks[task] = key
 
-        def done(task: asyncio.Task[_Process]) -> None:
+        def done(task: asyncio.Task[KernelProcess]) -> None:
             claimed = self._spare_tasks.pop(task, None) is None
             if task.cancelled():
                 return
@@ -777,7 +653,9 @@ class KernelPool(LoggingConfigurable):
                     if prewarmed:
                         self._prewarmed.add(process)
                 else:
-                    self._spawn(self._stop_process(process, now=True), "kernel-stop-late-spare")
+                    self._spawn(
+                        self._stop_process(process, now=True), "kernel-stop-late-spare", stop=True
+                    )
 
         task.add_done_callback(done)
 
@@ -785,23 +663,17 @@ class KernelPool(LoggingConfigurable):
 
     async def _settle(self, notebook_id: str) -> None:
         """Wait for a start or restart of the notebook's kernel to end, whatever the outcome."""
-        for task in (
-            self._starting.get(notebook_id, (None, None))[0],
-            self._restarts.get(notebook_id),
-        ):
+        starting = self._starting.get(notebook_id)
+        for task in (starting[0] if starting else None, self._restarts.get(notebook_id)):
             if task is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(task)
 
     async def _restart(self, kernel: ManagedKernel) -> None:
-        process = kernel._process
         now = kernel.status == "dead"
         kernel.status = "restarting"
-        process.client.stop_channels()
         try:
-            await process.manager.shutdown_kernel(now=now, restart=True)
-            _kill_group(process.pid)
-            await self._launch(process)
+            await self._running_launcher().relaunch(kernel._process, now=now)
         except BaseException:
             kernel.status = "dead"
             raise
@@ -812,20 +684,9 @@ class KernelPool(LoggingConfigurable):
             "kernel %s of notebook %s restarted, pid %d", kernel.id, kernel.notebook_id, kernel.pid
         )
 
-    async def _stop_process(self, process: _Process, now: bool = False) -> None:
-        """Stop a kernel process and everything left in its process group; remove its files."""
-        process.client.stop_channels()
-        try:
-            if process.manager.has_kernel:
-                await process.manager.shutdown_kernel(now=now)
-            else:
-                await process.manager.cleanup_resources()
-        except Exception:
-            self.log.exception("error while shutting down kernel %s", process.manager.kernel_id)
-        finally:
-            _kill_group(process.pid)
-            with contextlib.suppress(FileNotFoundError):
-                process.log_path.unlink()
+    async def _stop_process(self, process: KernelProcess, now: bool = False) -> None:
+        if self._launcher is not None:
+            await self._launcher.stop(process, now=now)
 
     # ------------------------------------------------------------------ the watcher
 
@@ -842,7 +703,7 @@ class KernelPool(LoggingConfigurable):
         now = time.monotonic()
         for notebook_id, kernel in list(self._kernels.items()):
             if kernel.status == "alive":
-                code = await _exit_code(kernel._process.manager)
+                code = await kernel._process.exit_code()
                 if code is not None and kernel.status == "alive":
                     kernel.status = "dead"
                     kernel.exit_code = code
@@ -862,15 +723,17 @@ class KernelPool(LoggingConfigurable):
                 now_ = kernel.status == "dead"
                 kernel.status = "stopped"
                 self.log.info("culling kernel %r after %.0f s idle", kernel, idle)
-                self._spawn(self._cull(notebook_id, kernel, now_), "kernel-cull")
+                self._spawn(self._cull(notebook_id, kernel, now_), "kernel-cull", stop=True)
         for spares in list(self._spares.values()):
             for process in list(spares):
                 old = self.cull_idle_after and now - process.started > self.cull_idle_after
-                dead = await _exit_code(process.manager) is not None
+                dead = await process.exit_code() is not None
                 if process in spares and (dead or (old and process in self._prewarmed)):
                     spares.remove(process)
                     self._prewarmed.discard(process)
-                    self._spawn(self._stop_process(process, now=True), "kernel-stop-spare")
+                    self._spawn(
+                        self._stop_process(process, now=True), "kernel-stop-spare", stop=True
+                    )
         self._replenish()
 
     async def _cull(self, notebook_id: str, kernel: ManagedKernel, now: bool) -> None:
@@ -879,12 +742,14 @@ class KernelPool(LoggingConfigurable):
         for culled in self._culled_callbacks:
             self._spawn(_await(culled(notebook_id)), "kernel-culled-callback")
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str, stop: bool = False) -> None:
+        """Run ``coro`` as a pool-owned task; ``stop``: it stops a process (awaited on exit)."""
         task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
+        owner = self._stops if stop else self._tasks
+        owner.add(task)
 
         def done(task: asyncio.Task[Any]) -> None:
-            self._tasks.discard(task)
+            owner.discard(task)
             if not task.cancelled() and task.exception() is not None:
                 self.log.error("%s failed", name, exc_info=task.exception())
 
@@ -898,80 +763,10 @@ async def _await(awaitable: Awaitable[None]) -> None:
     await awaitable
 
 
-def _is_python(spec: KernelSpec) -> bool:
-    return (spec.language or "").lower().startswith("python")
-
-
 def _retrieve(task: asyncio.Task[Any]) -> None:
     """Mark a shared task's exception as retrieved (its awaiters, if any, re-raise it)."""
     if not task.cancelled():
         task.exception()
-
-
-async def _exit_code(manager: AsyncKernelManager) -> int | None:
-    """The kernel process's exit code, or None while it runs."""
-    provisioner = manager.provisioner
-    if provisioner is None or not provisioner.has_process:
-        return None
-    return await provisioner.poll()
-
-
-def _kill_group(pgid: int) -> None:
-    """SIGKILL what is left of a kernel's process group (its own session)."""
-    if pgid > 0:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-
-
-def _tail(path: Path, size: int = 2000) -> str:
-    """The end of a kernel's output, to explain why it failed."""
-    try:
-        with open(path, "rb") as output:
-            output.seek(max(0, output.seek(0, os.SEEK_END) - size))
-            text = output.read().decode("utf-8", "replace").strip()
-    except OSError:
-        return ""
-    return f"; its output ends with:\n{text}" if text else ""
-
-
-async def _reply_to(
-    client: AsyncKernelClient, msg_id: str, timeout: float | None
-) -> dict[str, Any]:
-    """The shell reply to ``msg_id``; raises queue.Empty when none came within ``timeout``."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        msg: dict[str, Any] = await client.get_shell_msg(timeout=remaining)
-        if msg.get("parent_header", {}).get("msg_id") == msg_id:
-            return msg
-
-
-async def _idle_on_iopub(client: AsyncKernelClient, msg_id: str, timeout: float) -> bool:
-    """Whether iopub reports the request ``msg_id`` finished (status idle) within ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        try:
-            msg: dict[str, Any] = await client.get_iopub_msg(timeout=remaining)
-        except queue.Empty:
-            return False
-        if (
-            msg["msg_type"] == "status"
-            and msg.get("parent_header", {}).get("msg_id") == msg_id
-            and msg["content"].get("execution_state") == "idle"
-        ):
-            return True
-
-
-async def _run_silently(client: AsyncKernelClient, code: str) -> dict[str, Any]:
-    """Execute ``code`` silently; return the reply's content once iopub says it is done."""
-    msg_id = client.execute(code, silent=True, store_history=False, allow_stdin=False)
-    reply = await _reply_to(client, msg_id, timeout=None)
-    await _idle_on_iopub(client, msg_id, timeout=5.0)
-    content: dict[str, Any] = reply["content"]
-    return content
 
 
 __all__ = [

@@ -185,7 +185,9 @@ class NotebookKernels:
             raise NoKernel(f"notebook {notebook_id!r} has no running kernel")
         return session
 
-    async def _session(self, notebook_id: str, path: str, cwd: Path, owner: KernelOwner) -> _Session:
+    async def _session(
+        self, notebook_id: str, path: str, cwd: Path, owner: KernelOwner
+    ) -> _Session:
         session = self._sessions.get(notebook_id)
         if session is not None:
             return session

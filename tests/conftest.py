@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import stat
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jupyter_client
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
+import kernels.launch
 from collab_server.routes import make_app
 from collab_server.services import Services, Settings
 from crdt.room import RoomSettings
+from kernels.identity import server_is_root
 from kernels.pool import KernelPool
 
 
@@ -120,6 +126,32 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10) -> None
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.02)
+
+
+def _searchable_by_others(path: Path) -> None:
+    """Give others search permission (x, not read) on every folder above ``path``."""
+    for folder in [*reversed(path.parents)]:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            os.chmod(folder, stat.S_IMODE(mode) | stat.S_IXOTH)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kernel_program_reachable() -> None:
+    """As root, let the kernel accounts reach this interpreter, its packages and the launcher.
+
+    Kernels of other users run this same interpreter. When it lives under
+    a private folder (pyenv under /root, mode 0700 here), those users cannot
+    even start it. Search permission (o+x) on the folders above is all they
+    need: it does not let them list those folders. It is left in place, as
+    an installation step would (other test runs on this machine may rely on
+    it at the same moment, so restoring it could break them).
+    """
+    if not server_is_root():
+        return
+    for module_path in (sys.executable, jupyter_client.__file__, kernels.launch.__file__):
+        _searchable_by_others(Path(module_path).resolve())
+    _searchable_by_others(Path(sys.executable))
 
 
 @pytest.fixture

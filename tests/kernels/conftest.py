@@ -11,19 +11,15 @@ import os
 import pwd
 import secrets
 import shutil
-import stat
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jupyter_client
 import pytest
 
-import kernels.launch
 from kernels.identity import KernelOwner, prepare_home, server_is_root
 from kernels.pool import KernelPool
 
@@ -116,32 +112,6 @@ def alive(pid: int) -> bool:
     return text.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _searchable_by_others(path: Path) -> None:
-    """Give others search permission (x, not read) on every folder above ``path``."""
-    for folder in [*reversed(path.parents)]:
-        mode = folder.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            os.chmod(folder, stat.S_IMODE(mode) | stat.S_IXOTH)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def kernel_program_reachable() -> None:
-    """As root, let the kernel accounts reach this interpreter, its packages and the launcher.
-
-    Kernels of other users run this same interpreter. When it lives under
-    a private folder (pyenv under /root, mode 0700 here), those users cannot
-    even start it. Search permission (o+x) on the folders above is all they
-    need: it does not let them list those folders. It is left in place, as
-    an installation step would (other test runs on this machine may rely on
-    it at the same moment, so restoring it could break them).
-    """
-    if not server_is_root():
-        return
-    for module_path in (sys.executable, jupyter_client.__file__, kernels.launch.__file__):
-        _searchable_by_others(Path(module_path).resolve())
-    _searchable_by_others(Path(sys.executable))
-
-
 @pytest.fixture
 def notebook_root() -> Iterator[Path]:
     """A folder that kernel users can traverse (0711), holding per-owner notebook folders."""
@@ -166,7 +136,7 @@ def folder_for(notebook_root: Path) -> Callable[[KernelOwner, str], Path]:
 
 
 @pytest.fixture
-def pool_factory() -> Iterator[Callable[..., KernelPool]]:
+def pool_factory() -> Callable[..., KernelPool]:
     """KernelPool(**traits), with short check intervals for tests; use it with ``async with``."""
 
     def make(**traits: Any) -> KernelPool:
@@ -174,7 +144,7 @@ def pool_factory() -> Iterator[Callable[..., KernelPool]]:
         traits.setdefault("startup_timeout", TIMEOUT)
         return KernelPool(**traits)
 
-    yield make
+    return make
 
 
 class UnixAccounts:
@@ -205,11 +175,13 @@ class UnixAccounts:
     def cleanup(self) -> None:
         failures = []
         for name in reversed(self.users):
-            done = subprocess.run(["userdel", "-r", name], capture_output=True, text=True)
+            done = subprocess.run(
+                ["userdel", "-r", name], check=False, capture_output=True, text=True
+            )
             if done.returncode not in (0, 12):
                 failures.append(f"userdel {name}: {done.stderr.strip()}")
         for name in reversed(self.groups):
-            done = subprocess.run(["groupdel", name], capture_output=True, text=True)
+            done = subprocess.run(["groupdel", name], check=False, capture_output=True, text=True)
             if done.returncode not in (0, 6):
                 failures.append(f"groupdel {name}: {done.stderr.strip()}")
         assert not failures, failures

@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import grp
 import json
-import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from kernels.errors import KernelIdentityError
+from kernels.errors import KernelIdentityError, KernelStartFailed
 from kernels.identity import KernelOwner, prepare_home, resolve_identity
 from kernels.pool import KernelPool, ManagedKernel
 
@@ -112,6 +111,10 @@ async def test_unix_owner_kernel_runs_as_owner_and_is_private(
         bob_ids = await _ids(bob_kernel)
         assert bob_ids["uid"] == bob.pw_uid
 
+        # The folder is entered as the kernel's user, not as root: no way into alice's.
+        with pytest.raises(KernelStartFailed, match="Permission denied"):
+            await pool.kernel_for("nb-sneaky", "python3", bob_owner, alice_folder)
+
 
 async def test_other_owners_run_as_the_service_account_never_root(
     unix_accounts: UnixAccounts, pool_factory: PoolFactory, notebook_root: Path
@@ -140,6 +143,28 @@ async def test_other_owners_run_as_the_service_account_never_root(
         with pytest.raises(KernelIdentityError):
             await pool.kernel_for("nb-2", "python3", KernelOwner("root", unix=True), folder)
         assert pool.get("nb-2") is None
+
+
+async def test_prewarmed_spare_runs_as_its_user_and_only_serves_them(
+    unix_accounts: UnixAccounts, pool_factory: PoolFactory, notebook_root: Path
+) -> None:
+    alice, bob = unix_accounts.add(), unix_accounts.add()
+    alice_owner = KernelOwner(alice.pw_name, unix=True)
+    bob_owner = KernelOwner(bob.pw_name, unix=True)
+    alice_folder, bob_folder = notebook_root / "alice", notebook_root / "bob"
+    prepare_home(alice_folder, alice_owner)
+    prepare_home(bob_folder, bob_owner)
+    async with pool_factory(pool_size=0) as pool:
+        pool.prewarm(alice_owner)  # as when alice logs in
+        async with asyncio.timeout(TIMEOUT):
+            await pool.wait_for_spares()
+        bob_kernel = await pool.kernel_for("nb-bob", "python3", bob_owner, bob_folder)
+        assert not bob_kernel.from_spare  # alice's spare is not bob's
+        alice_kernel = await pool.kernel_for("nb-alice", "python3", alice_owner, alice_folder)
+        assert alice_kernel.from_spare
+        ids = await _ids(alice_kernel)
+        assert ids["uid"] == alice.pw_uid and ids["cwd"] == str(alice_folder)
+        assert (await _ids(bob_kernel))["uid"] == bob.pw_uid
 
 
 FORK_BOMB = """

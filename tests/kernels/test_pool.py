@@ -115,6 +115,22 @@ async def test_warm_start_takes_the_spare_and_moves_it(
     print(f"\nopen notebook -> first result: cold {cold_time:.3f} s, warm {warm_time:.3f} s")
 
 
+async def test_prewarm_starts_one_spare_for_the_owner(
+    pool_factory: PoolFactory, folder_for: FolderFor
+) -> None:
+    folder = folder_for(ALICE)
+    async with pool_factory(pool_size=0) as pool:
+        pool.prewarm(ALICE)
+        pool.prewarm(ALICE)  # bounded: one spare per identity and kernelspec
+        pool.prewarm(ALICE, "no-such-kernel")  # logged, never raised
+        async with asyncio.timeout(TIMEOUT):
+            await pool.wait_for_spares()
+        assert pool.spare_count() == 1 and len(kernel_children()) == 1
+        kernel = await pool.kernel_for("nb-1", "python3", ALICE, folder)
+        assert kernel.from_spare and pool.spare_count() == 0
+        assert (await execute(kernel.client, "import os; os.getcwd()")).value == repr(str(folder))
+
+
 async def test_total_and_per_user_limits(pool_factory: PoolFactory, folder_for: FolderFor) -> None:
     folder = folder_for(ALICE)
     async with pool_factory(pool_size=0, max_kernels=2, max_kernels_per_user=1) as pool:
@@ -168,14 +184,15 @@ async def test_start_failures_say_why_and_leave_nothing(
     _kernelspec(specs, "hangs", "import time; time.sleep(600)")
     monkeypatch.setenv("JUPYTER_PATH", str(specs))
     folder = folder_for(ALICE)
-    async with pool_factory(pool_size=0, startup_timeout=3) as pool:
+    async with pool_factory(pool_size=0, startup_timeout=2) as pool:
+        with pytest.raises(KernelStartFailed, match="not ready within 2 s"):
+            await pool.kernel_for("nb-1", "hangs", ALICE, folder)
+        assert pool.get("nb-1") is None and kernel_children() == set()
+    async with pool_factory(pool_size=0) as pool:
         with pytest.raises(KernelStartFailed, match="exited with code 3") as crashed:
-            await pool.kernel_for("nb-1", "crashes", ALICE, folder)
+            await pool.kernel_for("nb-2", "crashes", ALICE, folder)
         assert "no such luck" in crashed.value.reason
-        with pytest.raises(KernelStartFailed, match="not ready within 3 s"):
-            await pool.kernel_for("nb-2", "hangs", ALICE, folder)
-        assert pool.get("nb-1") is None and pool.get("nb-2") is None
-        assert kernel_children() == set()
+        assert pool.get("nb-2") is None and kernel_children() == set()
         # The pool still works.
         kernel = await pool.kernel_for("nb-3", "python3", ALICE, folder)
         assert (await execute(kernel.client, "1+1")).value == "2"
@@ -223,7 +240,7 @@ async def test_killed_kernel_is_reported_and_restarts(
         async with asyncio.timeout(10):
             notebook_id, reported, reported_at = await died.get()
         assert notebook_id == "nb-1" and reported is kernel
-        assert kernel.status == "dead" and kernel.exit_code == -signal.SIGKILL
+        assert reported.status == "dead" and reported.exit_code == -signal.SIGKILL
         assert not await kernel.is_alive()
         print(f"\nSIGKILL detected after {reported_at - killed_at:.2f} s")
 

@@ -21,7 +21,6 @@ from pycrdt import Map
 from auth.pam import PAMAuthenticator
 from tests.auth.unix_users import UnixUsers, throwaway_unix_users
 from tests.conftest import Server, ServerFactory, wait_until
-from tests.kernels.conftest import kernel_program_reachable  # noqa: F401
 from tests.webclient import WebClient
 from tests.yclient import YClient
 
