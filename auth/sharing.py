@@ -138,7 +138,7 @@ class Sharing:
                     )
                 ).scalars()
             ]
-            if self._is_tutor_of(conn, user, owner):
+            if self.is_tutor_of(conn, user, owner):
                 roles.append(Role.VIEWER)
         return max(roles, default=None)
 
@@ -149,7 +149,8 @@ class Sharing:
             raise PermissionDenied(f"you need the {role.label} role on this notebook")
         return actual
 
-    def _is_tutor_of(self, conn: Connection, user: User, student: str) -> bool:
+    def is_tutor_of(self, conn: Connection, user: User, student: str) -> bool:
+        """Whether ``user`` may watch ``student``'s notebooks through a tutor group."""
         student_groups = self.student_groups_of(conn, user)
         if not student_groups:
             return False
@@ -161,6 +162,11 @@ class Sharing:
             .limit(1)
         ).first()
         return row is not None
+
+    def tutors(self, user: User, student: str) -> bool:
+        """Whether ``user`` is a tutor of ``student`` (blocking; call from a thread)."""
+        with self.engine.begin() as conn:
+            return self.is_tutor_of(conn, user, student)
 
     def student_groups_of(self, conn: Connection, user: User) -> list[str]:
         """The student groups a user may watch through the tutor groups they belong to."""

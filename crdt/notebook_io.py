@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import multiprocessing
+import glob
 import os
 import tempfile
 import time
@@ -70,11 +71,11 @@ def signature_of(st: os.stat_result) -> Signature:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def atomic_write(path: Path, data: bytes) -> Signature:
-    """Replace ``path`` by ``data`` atomically (same-folder temp file, fsync, rename).
+def write_temporary(path: Path, data: bytes) -> tuple[str, Signature]:
+    """Write ``data`` to a new hidden file beside ``path`` (fsynced, same mode as ``path``).
 
-    Returns the signature of the file written, taken before it became visible,
-    so a change made by someone else right after is still noticed.
+    Returns its name and signature (a rename keeps both). Move it into place
+    with :func:`replace_with`.
     """
     mode = None
     try:
@@ -90,18 +91,48 @@ def atomic_write(path: Path, data: bytes) -> Signature:
             signature = signature_of(os.fstat(f.fileno()))
         if mode is not None:
             os.chmod(tmp, mode)
+    except BaseException:
+        discard_temporary(tmp)
+        raise
+    return tmp, signature
+
+
+def replace_with(tmp: str, path: str) -> None:
+    """Rename ``tmp`` over ``path`` and make the rename durable (fsync the folder)."""
+    try:
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        discard_temporary(tmp)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    dir_fd = os.open(Path(path).parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def discard_temporary(tmp: str) -> None:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+
+
+def remove_stale_temporaries(path: str) -> None:
+    """Remove temporary files a crashed save left beside ``path``."""
+    target = Path(path)
+    for stale in target.parent.glob(f".~{glob.escape(target.name)}.*.tmp"):
+        discard_temporary(str(stale))
+
+
+def atomic_write(path: Path, data: bytes) -> Signature:
+    """Replace ``path`` by ``data`` atomically (same-folder temp file, fsync, rename).
+
+    Returns the signature of the file written, taken before it became visible,
+    so a change made by someone else right after is still noticed.
+    """
+    tmp, signature = write_temporary(path, data)
+    replace_with(tmp, str(path))
     return signature
 
 
@@ -142,29 +173,40 @@ class DiskContent:
     notebook: dict[str, Any] | None
 
 
-def read_if_changed(path: str, known_hash: str | None) -> DiskContent:
-    """Read a file; parse it only if its content differs from ``known_hash``."""
+def read_if_changed(path: str, *known_hashes: str | None) -> DiskContent:
+    """Read a file; parse it only if its content differs from every one of ``known_hashes``."""
     with open(path, "rb") as f:
         signature = signature_of(os.fstat(f.fileno()))
         data = f.read()
     disk_hash = digest(data)
-    if disk_hash == known_hash:
+    if disk_hash in known_hashes:
         return DiskContent(signature, disk_hash, None)
     return DiskContent(signature, disk_hash, parse_notebook(data))
 
 
 @dataclass(frozen=True, slots=True)
 class SaveResult:
-    """``conflict`` is True when the file changed on disk since ``expected_hash``: nothing was written."""
+    """What :func:`prepare_save` found.
+
+    ``conflict``: the file changed on disk since ``expected_hash``; nothing
+    was written. Otherwise, if the file already holds the document,
+    ``temporary`` is None; else the new content waits in ``temporary``
+    (hash ``disk_hash``, signature ``signature``) for :func:`replace_with`.
+    """
 
     disk_hash: str
-    written: bool
     conflict: bool
+    temporary: str | None = None
     signature: Signature | None = None
 
 
-def save_state(path: str, state: bytes, expected_hash: str | None) -> SaveResult:
-    """Write the document ``state`` to ``path`` unless the file changed behind our back."""
+def prepare_save(path: str, state: bytes, expected_hash: str | None) -> SaveResult:
+    """Serialize the document ``state`` for ``path`` into a temporary file beside it.
+
+    The caller records ``disk_hash`` durably, then renames the file into
+    place: whatever moment the server dies at, the file on disk is one whose
+    hash the store knows, so it is never mistaken for someone else's change.
+    """
     target = Path(path)
     data = serialize_notebook(notebook_from_state(state))
     try:
@@ -174,11 +216,11 @@ def save_state(path: str, state: bytes, expected_hash: str | None) -> SaveResult
     if current is not None:
         current_hash = digest(current)
         if current == data:
-            return SaveResult(current_hash, written=False, conflict=False)
+            return SaveResult(current_hash, conflict=False)
         if expected_hash is not None and current_hash != expected_hash:
-            return SaveResult(current_hash, written=False, conflict=True)
-    signature = atomic_write(target, data)
-    return SaveResult(digest(data), written=True, conflict=False, signature=signature)
+            return SaveResult(current_hash, conflict=True)
+    tmp, signature = write_temporary(target, data)
+    return SaveResult(digest(data), conflict=False, temporary=tmp, signature=signature)
 
 
 def write_checkpoint(folder: str, state: bytes) -> str:

@@ -70,6 +70,7 @@ class Room:
         self.seed_client_id = seed_client_id
         self.path = path
         self.disk_hash = disk_hash
+        self.pending_hash: str | None = None  # set by RoomManager from the store
         self.disk_signature = notebook_io.stat_signature(path)
         self.store = store
         self.worker = worker
@@ -281,8 +282,19 @@ class Room:
             state = self.doc.get_update()
             try:
                 result = await self.worker.run(
-                    notebook_io.save_state, str(self.path), state, self.disk_hash
+                    notebook_io.prepare_save, str(self.path), state, self.disk_hash
                 )
+                if result.temporary is not None:
+                    # The store learns the new hash before the file changes.
+                    try:
+                        self.pending_hash = result.disk_hash
+                        await self.store.set_pending_hash(self.room_id, result.disk_hash)
+                        await asyncio.to_thread(
+                            notebook_io.replace_with, result.temporary, str(self.path)
+                        )
+                    except BaseException:
+                        notebook_io.discard_temporary(result.temporary)
+                        raise
             except Exception:
                 log.exception("room %s: saving %s failed; will retry", self.room_id, self.path)
                 self._schedule_save()
@@ -294,8 +306,9 @@ class Room:
             self._saved_version = version
             if result.signature is not None:
                 self.disk_signature = result.signature
-            if result.disk_hash != self.disk_hash:
+            if result.disk_hash != self.disk_hash or self.pending_hash is not None:
                 self.disk_hash = result.disk_hash
+                self.pending_hash = None
                 _log_failure(self.store.set_disk_hash(self.room_id, result.disk_hash))
 
     async def check_disk(self) -> None:
@@ -315,13 +328,19 @@ class Room:
     async def _load_from_disk(self, state: bytes | None) -> None:
         """Checkpoint the room's content, then apply the file's content to the document."""
         try:
-            disk = await self.worker.run(notebook_io.read_if_changed, str(self.path), self.disk_hash)
+            disk = await self.worker.run(
+                notebook_io.read_if_changed, str(self.path), self.disk_hash, self.pending_hash
+            )
         except Exception:
             log.exception("room %s: %s changed on disk but cannot be loaded", self.room_id, self.path)
             self.disk_signature = notebook_io.stat_signature(self.path)
             return
         self.disk_signature = disk.signature
         if disk.notebook is None:
+            if disk.disk_hash != self.disk_hash:  # our own save, interrupted before its hash was recorded
+                self.disk_hash = disk.disk_hash
+                self.pending_hash = None
+                _log_failure(self.store.set_disk_hash(self.room_id, disk.disk_hash))
             return
         checkpoint = await self.worker.run(
             notebook_io.write_checkpoint,
@@ -336,6 +355,7 @@ class Room:
         )
         self.notebook.set(disk.notebook)
         self.disk_hash = disk.disk_hash
+        self.pending_hash = None
         self._saved_version = self._version
         _log_failure(self.store.set_disk_hash(self.room_id, disk.disk_hash))
 

@@ -149,6 +149,8 @@ class RoomManager:
             room_id, doc, stored.seed_client_id, path, stored.disk_hash, self.store, self.worker,
             self.settings, tail_updates=len(stored.tail), snapshot_bytes=len(stored.snapshot),
         )
+        room.pending_hash = stored.pending_hash
+        await asyncio.to_thread(notebook_io.remove_stale_temporaries, str(path))
         # The file may have been changed while the room was not loaded.
         async with room.disk_lock:
             await room.load_if_changed_on_disk()

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from sqlalchemy import (
+    inspect,
+    text,
     BigInteger,
     Column,
     Connection,
@@ -49,6 +51,9 @@ documents = Table(
     Column("seed_client_id", BigInteger, nullable=False),
     Column("snapshot", LargeBinary, nullable=False),
     Column("disk_hash", String(64), nullable=True),
+    # The hash of a save about to replace the file: recorded before the rename,
+    # so after a crash the file is recognised as our own write.
+    Column("pending_hash", String(64), nullable=True),
     Column("updated_at", Float, nullable=False),
 )
 
@@ -71,6 +76,7 @@ class StoredDocument:
     snapshot: bytes
     tail: list[bytes]
     disk_hash: str | None
+    pending_hash: str | None = None
 
     @property
     def size(self) -> int:
@@ -98,6 +104,7 @@ class UpdateStore:
 
     async def start(self) -> None:
         await self._run(metadata.create_all)
+        await self._run(_add_pending_hash)
         self._task = asyncio.create_task(self._writer(), name="ystore-writer")
 
     async def stop(self) -> None:
@@ -164,15 +171,21 @@ class UpdateStore:
 
         def read(conn: Connection) -> StoredDocument | None:
             row = conn.execute(
-                select(documents.c.seed_client_id, documents.c.snapshot, documents.c.disk_hash)
-                .where(documents.c.room_id == room_id)
+                select(
+                    documents.c.seed_client_id,
+                    documents.c.snapshot,
+                    documents.c.disk_hash,
+                    documents.c.pending_hash,
+                ).where(documents.c.room_id == room_id)
             ).first()
             if row is None:
                 return None
             tail = conn.execute(
                 select(updates.c.data).where(updates.c.room_id == room_id).order_by(updates.c.id)
             ).scalars()
-            return StoredDocument(row.seed_client_id, row.snapshot, list(tail), row.disk_hash)
+            return StoredDocument(
+                row.seed_client_id, row.snapshot, list(tail), row.disk_hash, row.pending_hash
+            )
 
         result: StoredDocument | None = await self._submit(read)
         return result
@@ -229,7 +242,21 @@ class UpdateStore:
 
         def write(conn: Connection) -> None:
             conn.execute(
-                update(documents).where(documents.c.room_id == room_id).values(disk_hash=disk_hash)
+                update(documents)
+                .where(documents.c.room_id == room_id)
+                .values(disk_hash=disk_hash, pending_hash=None)
+            )
+
+        return self._submit(write)
+
+    def set_pending_hash(self, room_id: str, pending_hash: str) -> asyncio.Future[None]:
+        """Record the hash of a save about to replace the file (await it before the rename)."""
+
+        def write(conn: Connection) -> None:
+            conn.execute(
+                update(documents)
+                .where(documents.c.room_id == room_id)
+                .values(pending_hash=pending_hash)
             )
 
         return self._submit(write)
@@ -261,3 +288,10 @@ class UpdateStore:
 
         result: int = await self._submit(read)
         return result
+
+
+def _add_pending_hash(conn: Connection) -> None:
+    """Stores made before ``pending_hash`` existed get the column."""
+    columns = {c["name"] for c in inspect(conn).get_columns("ystore_documents")}
+    if "pending_hash" not in columns:
+        conn.execute(text("ALTER TABLE ystore_documents ADD COLUMN pending_hash VARCHAR(64)"))
