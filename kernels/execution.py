@@ -206,6 +206,7 @@ class _Run:
     outputs: CellOutputs | None = None
     reply: dict[str, Any] | None = None
     idle: bool = False
+    output_seen: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def entry(self, code: str | None) -> dict[str, Any]:
@@ -840,7 +841,12 @@ class Executor:
             if outputs is not None:
                 outputs.add_message(message)
                 self._writer.set_outputs(outputs)
-                self._writer.schedule()
+                run = self._runs_by_msg.get(message.parent_id or "")
+                if run is not None and not run.output_seen:
+                    run.output_seen = True
+                    self._writer.flush()  # a run's first output shows at once
+                else:
+                    self._writer.schedule()
         elif msg_type == "update_display_data":
             if len(message.content) > self.max_output_bytes:
                 log.warning("dropping an update_display_data of %d bytes", len(message.content))

@@ -447,6 +447,7 @@ class NotebookWriter:
     """
 
     def __init__(self, notebook: YNotebook, interval: float) -> None:
+        self._positions: dict[str, int] = {}
         self.notebook = notebook
         self.doc: Doc[Any] = notebook.ydoc
         self.executions: Map[Any] = self.doc.get("executions", type=Map)
@@ -542,12 +543,26 @@ class NotebookWriter:
         found: dict[str, Map[Any]] = {}
         if not cell_ids:
             return found
-        for ycell in self.notebook.ycells:
+        cells = self.notebook.ycells
+        count = len(cells)
+        # Where each cell was last seen: a hint, checked before use (never a
+        # reference to a shared type, which another client may delete).
+        for cell_id in cell_ids:
+            index = self._positions.get(cell_id)
+            if index is not None and index < count:
+                ycell = cells[index]
+                if ycell.get("id") == cell_id:
+                    found[cell_id] = ycell
+        if len(found) == len(cell_ids):
+            return found
+        first: dict[str, int] = {}
+        for index, ycell in enumerate(cells):
             cell_id = ycell.get("id")
-            if cell_id in cell_ids and cell_id not in found:
-                found[cell_id] = ycell
-                if len(found) == len(cell_ids):
-                    break
+            if isinstance(cell_id, str) and cell_id not in first:
+                first[cell_id] = index
+                if cell_id in cell_ids:
+                    found[cell_id] = ycell
+        self._positions = first
         return found
 
     def cell_outputs(self, cell_id: str) -> list[dict[str, Any]] | None:

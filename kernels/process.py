@@ -246,7 +246,9 @@ class KernelLauncher:
             msg_id = client.kernel_info()
             with contextlib.suppress(queue.Empty):
                 await _reply_to(client, msg_id, timeout=1.0)
-                if await _idle_on_iopub(client, msg_id, timeout=1.0):
+                # The idle status is missed while iopub is still subscribing (a
+                # "slow joiner"): ask again soon rather than waiting long for it.
+                if await _idle_on_iopub(client, msg_id, timeout=0.2):
                     return
 
 
