@@ -1,0 +1,117 @@
+// The CodeMirror 6 editor of one cell, bound to the cell's shared Y.Text with
+// y-codemirror.next (other people's cursors and selections in their server-given
+// name and colour, read from awareness `user`), Python or Markdown highlighting,
+// read-only for viewers, and the notebook keys Jupyter users expect.
+//
+// Exports:
+//   createEditor({ytext, awareness, undoManager, language, readOnly, keys, onLocalChange,
+//     onFocus, selection?})  an EditorView (its `dom` is the `.cm-editor`).
+//   Keys (`keys`, each returns true when it handled the key):
+//     runAndAdvance (Shift+Enter), runInPlace (Ctrl/Cmd+Enter), runAndInsert (Alt+Enter),
+//     commandMode (Esc), leaveUp / leaveDown (arrow keys on the first / last line),
+//     save (Ctrl/Cmd+S).
+import { EditorState, Prec } from "@codemirror/state";
+import {
+  EditorView, keymap, drawSelection, dropCursor, highlightSpecialChars, placeholder,
+} from "@codemirror/view";
+import { defaultKeymap, indentWithTab } from "@codemirror/commands";
+import {
+  LanguageSupport, bracketMatching, defaultHighlightStyle, indentOnInput, indentUnit, syntaxHighlighting,
+} from "@codemirror/language";
+import { python } from "@codemirror/lang-python";
+// The markdown language alone: `markdown()` would also bundle the HTML, CSS and
+// JavaScript parsers for embedded code (~150 kB) that notebook cells rarely need.
+import { markdownLanguage, markdownKeymap } from "@codemirror/lang-markdown";
+import { yCollab, yUndoManagerKeymap, ySyncAnnotation } from "y-codemirror.next";
+
+const theme = EditorView.theme({
+  "&": { fontSize: "13px", backgroundColor: "transparent" },
+  "&.cm-focused": { outline: "none" },
+  ".cm-scroller": { fontFamily: "var(--mono)", lineHeight: "1.4", overflowX: "auto" },
+  ".cm-content": { padding: "6px 0", caretColor: "var(--fg)" },
+  ".cm-line": { padding: "0 8px" },
+});
+
+const languages = {
+  code: () => python(),
+  markdown: () => [new LanguageSupport(markdownLanguage), Prec.high(keymap.of(markdownKeymap))],
+  raw: () => [],
+};
+
+/**
+ * @param {{
+ *   ytext: import("yjs").Text, awareness: any, undoManager: import("yjs").UndoManager,
+ *   language: "code" | "markdown" | "raw", readOnly: boolean,
+ *   keys: Record<string, (view: EditorView) => boolean>,
+ *   onLocalChange: () => void, onFocus: () => void, selection?: {anchor: number, head?: number},
+ * }} options
+ * @returns {EditorView}
+ */
+export function createEditor(options) {
+  const { keys } = options;
+  const call = (/** @type {string} */ name) => (/** @type {EditorView} */ view) =>
+    keys[name] ? keys[name](view) : false;
+  const notebookKeys = Prec.highest(
+    keymap.of([
+      { key: "Shift-Enter", run: call("runAndAdvance") },
+      { key: "Mod-Enter", run: call("runInPlace") },
+      { key: "Ctrl-Enter", run: call("runInPlace") },
+      { key: "Alt-Enter", run: call("runAndInsert") },
+      { key: "Escape", run: call("commandMode") },
+      { key: "Mod-s", run: call("save"), preventDefault: true },
+      {
+        key: "ArrowUp",
+        run: (view) => {
+          const sel = view.state.selection.main;
+          if (!sel.empty || view.state.doc.lineAt(sel.head).number !== 1) return false;
+          return call("leaveUp")(view);
+        },
+      },
+      {
+        key: "ArrowDown",
+        run: (view) => {
+          const sel = view.state.selection.main;
+          const doc = view.state.doc;
+          if (!sel.empty || doc.lineAt(sel.head).number !== doc.lines) return false;
+          return call("leaveDown")(view);
+        },
+      },
+    ]),
+  );
+  const text = options.ytext.toString();
+  const selection = options.selection
+    ? {
+        anchor: Math.min(options.selection.anchor, text.length),
+        head: Math.min(options.selection.head ?? options.selection.anchor, text.length),
+      }
+    : undefined;
+  const state = EditorState.create({
+    doc: text,
+    selection,
+    extensions: [
+      notebookKeys,
+      highlightSpecialChars(),
+      drawSelection(),
+      dropCursor(),
+      indentOnInput(),
+      indentUnit.of("    "),
+      bracketMatching(),
+      syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+      languages[options.language](),
+      options.language === "markdown" ? EditorView.lineWrapping : [],
+      options.readOnly ? [] : placeholder(options.language === "markdown" ? "Markdown and LaTeX: $\\alpha^2$" : ""),
+      keymap.of([...yUndoManagerKeymap, indentWithTab, ...defaultKeymap]),
+      EditorState.readOnly.of(options.readOnly),
+      EditorView.editable.of(!options.readOnly),
+      yCollab(options.ytext, options.awareness, { undoManager: options.undoManager }),
+      EditorView.updateListener.of((update) => {
+        if (update.focusChanged && update.view.hasFocus) options.onFocus();
+        if (update.docChanged && update.transactions.some((tr) => tr.annotation(ySyncAnnotation) === undefined)) {
+          options.onLocalChange();
+        }
+      }),
+      theme,
+    ],
+  });
+  return new EditorView({ state });
+}
