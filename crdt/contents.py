@@ -102,6 +102,11 @@ class MovedNotebook:
     abs_path: Path
 
 
+# Longest name and path the file system takes (Linux: NAME_MAX, a margin under PATH_MAX).
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 3072
+
+
 def new_notebook() -> dict[str, Any]:
     """An empty nbformat 4.5 notebook: one empty code cell, a python3 kernelspec."""
     cell: dict[str, Any] = {
@@ -175,7 +180,11 @@ class ContentsManager:
             raise InvalidPath(f"path {path!r} contains a backslash; use '/'")
         if path.startswith("/"):
             raise InvalidPath(f"path {path!r} must be relative to the root")
+        if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+            raise InvalidPath(f"path is longer than {MAX_PATH_BYTES} bytes")
         for segment in path.split("/"):
+            if len(segment.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+                raise InvalidPath(f"name {segment[:40]!r}... is longer than {MAX_NAME_BYTES} bytes")
             if segment == "":
                 raise InvalidPath(f"path {path!r} has an empty segment")
             if segment == "..":

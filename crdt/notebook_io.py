@@ -29,6 +29,7 @@ import nbformat
 from jupyter_ydoc import YNotebook
 from pycrdt import Doc
 
+from .repair import notebook_from_doc
 from .errors import InvalidNotebook
 
 T = TypeVar("T")
@@ -137,10 +138,10 @@ def atomic_write(path: Path, data: bytes) -> Signature:
 
 
 def notebook_from_state(state: bytes) -> dict[str, Any]:
+    """The document ``state`` as a valid nbformat notebook (see :mod:`crdt.repair`)."""
     doc: Doc[Any] = Doc()
     doc.apply_update(state)
-    result: dict[str, Any] = YNotebook(doc).get()
-    return result
+    return notebook_from_doc(doc)
 
 
 # ---- functions run in the worker process -----------------------------------------

@@ -15,6 +15,7 @@ malformed, so one bad client can be refused without touching shared state.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -219,11 +220,27 @@ def encode_awareness_update(entries: list[AwarenessEntry]) -> bytes:
     return b"".join(parts)
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:20]}")
+    return value
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_awareness_state(state_json: str) -> dict[str, Any] | None:
-    """Parse one awareness state; it must be a JSON object or null."""
+    """Parse one awareness state; it must be a standard JSON object or null.
+
+    NaN, Infinity and numbers that overflow to infinity are refused: every
+    Yjs client's ``JSON.parse`` rejects them, so relaying them would break
+    the other clients' presence.
+    """
     try:
-        state = json.loads(state_json)
-    except ValueError as e:
+        state = json.loads(state_json, parse_float=_finite, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as e:
         raise ProtocolError("awareness state is not valid JSON") from e
     if state is not None and not isinstance(state, dict):
         raise ProtocolError("awareness state must be a JSON object or null")

@@ -175,8 +175,10 @@ class Room:
         self._sender = conn
         try:
             self.doc.apply_update(message.payload)
-        except ValueError as e:
-            raise ProtocolError(f"invalid update: {e}") from e
+        except (ValueError, RuntimeError) as e:
+            # pycrdt may refuse an update after integrating part of it; that part
+            # is a valid change by a client allowed to write, and everyone gets it.
+            raise ProtocolError(f"invalid update: {str(e)[:200]}") from e
         except BaseException as e:
             if type(e).__name__ == "PanicException":  # pycrdt's wrapper of a Rust panic
                 raise ProtocolError(f"invalid update: {e}") from None

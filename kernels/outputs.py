@@ -551,17 +551,19 @@ class NotebookWriter:
             index = self._positions.get(cell_id)
             if index is not None and index < count:
                 ycell = cells[index]
-                if ycell.get("id") == cell_id:
+                if isinstance(ycell, Map) and ycell.get("id") == cell_id:
                     found[cell_id] = ycell
         if len(found) == len(cell_ids):
             return found
         first: dict[str, int] = {}
         for index, ycell in enumerate(cells):
-            cell_id = ycell.get("id")
-            if isinstance(cell_id, str) and cell_id not in first:
-                first[cell_id] = index
-                if cell_id in cell_ids:
-                    found[cell_id] = ycell
+            if not isinstance(ycell, Map):  # a client put something else in the list
+                continue
+            seen_id = ycell.get("id")
+            if isinstance(seen_id, str) and seen_id not in first:
+                first[seen_id] = index
+                if seen_id in cell_ids:
+                    found[seen_id] = ycell
         self._positions = first
         return found
 

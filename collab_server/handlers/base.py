@@ -64,6 +64,9 @@ class APIHandler(web.RequestHandler):
         self.user = user
 
     def check_xsrf_cookie(self) -> None:
+        # Without a session cookie there is nothing to forge: let prepare() answer 401.
+        if self.get_cookie(SESSION_COOKIE) is None:
+            return
         check_xsrf_unless_token(self)
 
     def write_json(self, value: Any, status: int = 200) -> None:
@@ -74,8 +77,8 @@ class APIHandler(web.RequestHandler):
     def json_body(self) -> dict[str, Any]:
         try:
             body = json.loads(self.request.body or b"{}")
-        except ValueError as e:
-            raise web.HTTPError(400, f"request body is not valid JSON: {e}") from e
+        except (ValueError, RecursionError) as e:
+            raise web.HTTPError(400, f"request body is not valid JSON: {str(e)[:200]}") from e
         if not isinstance(body, dict):
             raise web.HTTPError(400, "request body must be a JSON object")
         return cast(dict[str, Any], body)

@@ -74,16 +74,37 @@ class PresenceHandler(PresenceAPI):
         self.write_json({"notebooks": result})
 
 
-class HandHandler(PresenceAPI):
+async def write_hand(
+    rooms: RoomManager, notebook_id: str, username: str, value: dict[str, Any] | None
+) -> None:
+    """Set or clear one user's hand in the document (server-written, so everyone sees it)."""
+    holder = object()
+    room = await rooms.hold(notebook_id, holder)
+    try:
+        hands = room.doc.get("hands", type=Map)
+        with room.doc.transaction():
+            if value is None:
+                if username in hands:
+                    del hands[username]
+            else:
+                hands[username] = value
+    finally:
+        room.release(holder)
+
+
+class RaiseHandHandler(PresenceAPI):
     async def post(self, notebook_id: str) -> None:
         await self.access.require_notebook(self.user, notebook_id, Role.VIEWER)
         message = self.json_body().get("message", "")
         if not isinstance(message, str) or len(message) > MAX_HAND_MESSAGE:
             raise web.HTTPError(400, f"message must be text of at most {MAX_HAND_MESSAGE} characters")
-        await self._write(notebook_id, self.user.name, {"message": message, "raised_at": time.time()})
+        value = {"message": message, "raised_at": time.time()}
+        await write_hand(self.rooms, notebook_id, self.user.name, value)
         self.set_status(204)
         self.finish()
 
+
+class LowerHandHandler(PresenceAPI):
     async def delete(self, notebook_id: str, username: str) -> None:
         role, path = await self.access.notebook_role(self.user, notebook_id)
         allowed = (
@@ -93,23 +114,9 @@ class HandHandler(PresenceAPI):
         )
         if not allowed:
             raise PermissionDenied("only that person, an editor or their tutor can lower a hand")
-        await self._write(notebook_id, username, None)
+        await write_hand(self.rooms, notebook_id, username, None)
         self.set_status(204)
         self.finish()
-
-    async def _write(self, notebook_id: str, username: str, value: dict[str, Any] | None) -> None:
-        holder = object()
-        room = await self.rooms.hold(notebook_id, holder)
-        try:
-            hands = room.doc.get("hands", type=Map)
-            with room.doc.transaction():
-                if value is None:
-                    if username in hands:
-                        del hands[username]
-                else:
-                    hands[username] = value
-        finally:
-            room.release(holder)
 
 
 class StudentsHandler(PresenceAPI):

@@ -16,7 +16,7 @@ import hashlib
 import logging
 from typing import Any
 
-from tornado import websocket
+from tornado import web, websocket
 
 from auth.identity import Credentials, IdentityProvider, User
 from auth.sharing import Role
@@ -145,7 +145,16 @@ class RoomHandler(websocket.WebSocketHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         if status == 401:
             self.set_header("WWW-Authenticate", 'token realm="collab-server"')
-        self.finish({"status": status, "message": message})
+        self.finish({"status": status, "error": self._reason, "message": message})
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors before the upgrade (a plain GET, another method) in the API's JSON shape."""
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        message = self._reason
+        exc_info = kwargs.get("exc_info")
+        if exc_info is not None and isinstance(exc_info[1], web.HTTPError) and exc_info[1].log_message:
+            message = exc_info[1].log_message % exc_info[1].args
+        self.finish({"status": status_code, "error": self._reason, "message": message})
 
     # ---- the Connection protocol --------------------------------------------------
 
