@@ -111,8 +111,12 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Users reach their own folder under the root by name, never list it;
+        # the server's own data (databases, cookie secret) is for the server only.
         settings.root_dir.mkdir(parents=True, exist_ok=True)
+        settings.root_dir.chmod(0o711)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.chmod(0o700)
         settings.room.checkpoint_dir = settings.data_dir / "checkpoints"
         self.db: Engine = open_engine(settings.resolved_db_url(), settings.sqlite_synchronous)
         self.store_db: Engine = open_engine(

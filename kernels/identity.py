@@ -176,6 +176,8 @@ def kernel_env(identity: KernelIdentity, fallback_home: Path) -> dict[str, str]:
         "LOGNAME": identity.user,
         "SHELL": _login_shell(identity.shell),
         "PATH": path,
+        # Temporary files go to the account's own 0700 folder, not a shared /tmp.
+        "TMPDIR": str(fallback_home),
     }
     env.update({name: os.environ[name] for name in PASSED_ENV if name in os.environ})
     return env

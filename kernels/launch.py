@@ -34,6 +34,7 @@ class ResourceLimits:
     cpu_seconds: int = 0
     processes: int = 0
     open_files: int = 0
+    file_size: int = 0
 
     def as_pairs(self) -> list[tuple[int, int]]:
         """(resource.RLIMIT_*, value) for every limit that is set."""
@@ -42,6 +43,7 @@ class ResourceLimits:
             (resource.RLIMIT_CPU, self.cpu_seconds),
             (resource.RLIMIT_NPROC, self.processes),
             (resource.RLIMIT_NOFILE, self.open_files),
+            (resource.RLIMIT_FSIZE, self.file_size),
         ]
         return [(which, value) for which, value in pairs if value > 0]
 
@@ -54,6 +56,7 @@ _OPTIONS = {
     "cpu_seconds": "--cpu-seconds",
     "processes": "--processes",
     "open_files": "--open-files",
+    "file_size": "--file-size",
 }
 
 
@@ -95,6 +98,7 @@ def _parse(argv: Sequence[str]) -> tuple[ResourceLimits, str | None, list[str]]:
         cpu_seconds=args.cpu_seconds,
         processes=args.processes,
         open_files=args.open_files,
+        file_size=args.file_size,
     )
     return limits, args.cwd, kernel
 

@@ -230,6 +230,14 @@ class KernelPool(LoggingConfigurable):
     limit_open_files = Int(
         0, min=0, config=True, help="RLIMIT_NOFILE of each kernel. 0 means unlimited."
     )
+    limit_file_size = Int(
+        0,
+        min=0,
+        config=True,
+        help="RLIMIT_FSIZE of each kernel: the largest file it may write, in bytes (a "
+        "write beyond it fails). Kernels of other users get a private TMPDIR; the disk "
+        "they share is bounded only by this and by file system quotas. 0 means unlimited.",
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -272,6 +280,7 @@ class KernelPool(LoggingConfigurable):
                 cpu_seconds=self.limit_cpu_seconds,
                 processes=self.limit_processes,
                 open_files=self.limit_open_files,
+                file_size=self.limit_file_size,
             ),
             startup_timeout=self.startup_timeout,
         )

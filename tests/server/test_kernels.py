@@ -19,6 +19,7 @@ import pytest
 from pycrdt import Map
 
 from auth.pam import PAMAuthenticator
+from kernels.pool import KernelPool
 from tests.auth.unix_users import UnixUsers, throwaway_unix_users
 from tests.conftest import Server, ServerFactory, wait_until
 from tests.webclient import WebClient
@@ -329,12 +330,14 @@ def unix_users() -> Iterator[UnixUsers]:
 async def test_pam_users_kernels_run_as_them_and_cannot_reach_each_other(
     make_server: ServerFactory, unix_users: UnixUsers
 ) -> None:
-    server = await make_server(authenticators=[PAMAuthenticator()])
+    pool = KernelPool(pool_size=0, max_spares=0, check_interval=0.1, limit_file_size=1_000_000)
+    server = await make_server(authenticators=[PAMAuthenticator()], kernel_pool=pool)
     (ann, ann_pw), (ben, ben_pw) = unix_users.add_user(), unix_users.add_user()
     for name, password in ((ann, ann_pw), (ben, ben_pw)):
         browser = WebClient(server.url)
         assert (await browser.login(name, password)).code == 302
     root = server.services.settings.root_dir
+    data = server.services.settings.data_dir
     ben_id = await server.create_notebook(
         f"{ben}/secret.ipynb", notebook(("s", "secret = 'ben only'; print('ok')")), editors=()
     )
@@ -344,11 +347,18 @@ async def test_pam_users_kernels_run_as_them_and_cannot_reach_each_other(
         "    try:\n"
         "        f(); return 'allowed'\n"
         "    except PermissionError: return 'denied'\n"
+        "    except OSError: return 'failed'\n"
         f"print(json.dumps({{'uid': os.getuid(), 'euid': os.geteuid(),\n"
         f"  'read_notebook': attempt(lambda: open({str(root / ben / 'secret.ipynb')!r}).read()),\n"
         f"  'list_home': attempt(lambda: os.listdir({str(root / ben)!r})),\n"
         "  'read_connection': attempt(lambda: open(CONNECTION).read()),\n"
         "  'signal_kernel': attempt(lambda: os.kill(PID, 0)),\n"
+        f"  'read_cookie_secret': attempt(lambda: open({str(data / 'cookie_secret')!r}).read()),\n"
+        f"  'read_main_db': attempt(lambda: open({str(data / 'collab.db')!r}, 'rb').read()),\n"
+        f"  'read_update_store': attempt(lambda: open({str(data / 'updates.db')!r}, 'rb').read()),\n"
+        f"  'list_all_homes': attempt(lambda: os.listdir({str(root)!r})),\n"
+        "  'private_tmp': __import__('tempfile').gettempdir() != '/tmp',\n"
+        "  'write_big_file': attempt(lambda: open(os.path.join(__import__('tempfile').gettempdir(), 'big'), 'wb').write(b'x' * 2_000_000)),\n"
         "}))"
     )
     ann_id = await server.create_notebook(f"{ann}/probe.ipynb", notebook(("p", "")), editors=())
@@ -374,6 +384,12 @@ async def test_pam_users_kernels_run_as_them_and_cannot_reach_each_other(
         "list_home": "denied",
         "read_connection": "denied",
         "signal_kernel": "denied",
+        "read_cookie_secret": "denied",
+        "read_main_db": "denied",
+        "read_update_store": "denied",
+        "list_all_homes": "denied",
+        "private_tmp": True,
+        "write_big_file": "failed",
     }
     assert ben_kernel.identity.uid == pwd.getpwnam(ben).pw_uid
     status = json.loads((await server.api("GET", f"/api/notebooks/{ann_id}/kernel", user=ann)).body)
