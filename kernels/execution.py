@@ -555,7 +555,9 @@ class Executor:
             if quiet < self._liveness_interval:
                 continue
             if run.reply is not None:
-                if quiet > 3 * self._liveness_interval:
+                # The reply came on shell; iopub (outputs, then idle) may lag behind
+                # on a loaded machine. Give up on the idle status only after a long silence.
+                if quiet > 10 * self._liveness_interval:
                     log.warning("no idle status for cell %s; finishing it", run.cell_id)
                     return
                 continue
