@@ -29,12 +29,47 @@ CELL_ID = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
 
 def notebook_from_doc(doc: Doc[Any]) -> dict[str, Any]:
     """The document as a valid nbformat notebook (see the module docstring)."""
+    raw_ids = _raw_ids(doc)  # before get(), which rewrites duplicate ids in the document
     try:
         nb: dict[str, Any] = YNotebook(doc).get()
     except Exception:
         log.warning("the document does not follow the notebook schema; salvaging what it can")
         nb = _salvage(doc)
+    _stable_ids(raw_ids, nb)
     return repair_notebook(nb)
+
+
+def _raw_ids(doc: Doc[Any]) -> list[Any]:
+    try:
+        return [c.get("id") if isinstance(c, Map) else None for c in doc.get("cells", type=Array)]
+    except Exception:
+        return []
+
+
+def _stable_ids(raw: list[Any], nb: dict[str, Any]) -> None:
+    """Give cells the ids the document holds, made unique the same way every time.
+
+    ``YNotebook.get()`` invents a random id for a cell without one or with a
+    duplicate, and nbformat's writer does too; either would make every save
+    and download differ. A cell whose id is missing, invalid or already used
+    gets ``<id or "cell">-<position>``.
+    """
+    cells = nb.get("cells")
+    if not isinstance(cells, list):
+        return
+    raw = [i for i in raw if i is not None] if len(raw) != len(cells) else raw
+    dicts = [c for c in cells if isinstance(c, dict)]
+    if len(raw) != len(dicts):
+        raw = [c.get("id") for c in dicts]
+    seen: set[str] = set()
+    for index, (cell, cell_id) in enumerate(zip(dicts, raw, strict=True)):
+        if not isinstance(cell_id, str) or not CELL_ID.match(cell_id) or cell_id in seen:
+            base = cell_id if isinstance(cell_id, str) and CELL_ID.match(cell_id) else "cell"
+            cell_id = f"{base[:50]}-{index}"
+            while cell_id in seen:
+                cell_id += "x"
+        seen.add(cell_id)
+        cell["id"] = cell_id
 
 
 def _salvage(doc: Doc[Any]) -> dict[str, Any]:

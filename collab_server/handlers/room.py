@@ -103,6 +103,16 @@ class RoomHandler(websocket.WebSocketHandler):
 
     # ---- before the upgrade -------------------------------------------------------
 
+    def check_xsrf_cookie(self) -> None:
+        """Only GET (the upgrade) is served here; other methods get 401 or 405, not an XSRF error."""
+
+    async def prepare(self) -> None:
+        """Other methods than GET: 401 without credentials, else 405 (like every API route)."""
+        if self.request.method != "GET":
+            presented = credentials(self, session_days=self.session_days)
+            if await self.identity.identify(presented) is None:
+                raise web.HTTPError(401, "authentication required")
+
     async def get(self, *args: Any, **kwargs: Any) -> None:
         presented = credentials(self, allow_query_token=True, session_days=self.session_days)
         user = await self.identity.identify(presented)
@@ -125,7 +135,26 @@ class RoomHandler(websocket.WebSocketHandler):
             self._refuse(status, str(e))
             return
         self._presence = presence_identity(user, self.role)
+        problem = self._handshake_problem()
+        if problem is not None:
+            self._refuse(*problem)
+            return
         await super().get(*args, **kwargs)
+
+    def _handshake_problem(self) -> tuple[int, str] | None:
+        """Tornado's own handshake checks, answered in the API's JSON shape."""
+        headers = self.request.headers
+        if headers.get("Upgrade", "").lower() != "websocket":
+            return 400, 'Can "Upgrade" only to "WebSocket".'
+        connection = [v.strip().lower() for v in headers.get("Connection", "").split(",")]
+        if "upgrade" not in connection:
+            return 400, '"Connection" must be "Upgrade".'
+        if headers.get("Sec-WebSocket-Version") not in ("7", "8", "13"):
+            self.set_header("Sec-WebSocket-Version", "7, 8, 13")
+            return 426, "unsupported WebSocket version (use 13)"
+        if not headers.get("Sec-WebSocket-Key"):
+            return 400, "Missing/Invalid WebSocket headers"
+        return None
 
     def _origin_allowed(self, origin: str | None) -> bool:
         """Exact match against the allowlist and this server's own origin; no prefixes."""
