@@ -58,6 +58,8 @@ class RoomManager:
         self.poll_interval = poll_interval
         self._rooms: dict[str, asyncio.Task[Room]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Called with each room once it is open, before anyone joins it.
+        self.opened_callbacks: list[Callable[[Room], None]] = []
         self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -140,6 +142,7 @@ class RoomManager:
                 self.settings, snapshot_bytes=len(seed.update),
             )
             log.info("room %s: seeded from %s", room_id, path)
+            self._opened(room)
             return room
         with doc.transaction():
             doc.apply_update(stored.snapshot)
@@ -155,7 +158,15 @@ class RoomManager:
         async with room.disk_lock:
             await room.load_if_changed_on_disk()
         log.info("room %s: loaded from the store (%d bytes)", room_id, stored.size)
+        self._opened(room)
         return room
+
+    def _opened(self, room: Room) -> None:
+        for callback in self.opened_callbacks:
+            try:
+                callback(room)
+            except Exception:
+                log.exception("room %s: an open callback failed", room.room_id)
 
     # ---- background upkeep -------------------------------------------------------
 

@@ -24,6 +24,7 @@ from crdt.rooms import RoomManager
 
 from .errors import KernelError
 from .execution import ExecutionSink, Executor, KernelUnavailable
+from .outputs import NotebookWriter
 from .pool import KernelOwner, KernelPool, ManagedKernel
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class NotebookKernels:
     async def __aenter__(self) -> Self:
         self.pool.on_kernel_died(self._kernel_died)
         self.pool.on_kernel_culled(self._kernel_culled)
+        self.rooms.opened_callbacks.append(self._room_opened)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -234,6 +236,20 @@ class NotebookKernels:
                     await self.pool.shutdown(notebook_id)
                 except KernelError:
                     log.exception("notebook %s: shutting its kernel down failed", notebook_id)
+
+    def _room_opened(self, room: Room) -> None:
+        """A room opening without a kernel: runs a previous server left are over."""
+        if room.room_id in self._sessions or room.room_id in self._starting:
+            return
+        writer = NotebookWriter(room.notebook, 0.05)
+        kernel = room.doc.get("kernel", type=Map).to_py() or {}
+        if kernel.get("status") not in (None, "dead"):
+            writer.set_kernel(
+                {**kernel, "status": "dead", "message": "The kernel stopped with the server.",
+                 "by": None}
+            )
+        writer.reset_leftovers()
+        writer.close()
 
     async def _room_closed(self, room: Room) -> None:
         session = self._sessions.get(room.room_id)

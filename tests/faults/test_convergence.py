@@ -1,0 +1,56 @@
+"""Randomized convergence under faults: nothing acknowledged is lost, nothing duplicated.
+
+Three Python pycrdt clients and two Node y-websocket clients edit one
+notebook (text, cells, moves, metadata) through ``FaultProxy`` while the
+server, a real subprocess, is SIGKILLed and restarted and Python client
+instances crash; then every check of ``scenario.Scenario.settle_and_check``
+must hold. See ``scenario.py`` for what runs and ``ledger.py`` for what
+"acknowledged" means and what must be present.
+
+``FAULT_SEED=<n>`` replays a seed (default: a random one, printed);
+``FAULT_SECONDS`` sets the seconds of faults (default 40). For long runs:
+``python -m tests.faults.soak --minutes 30``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from .scenario import ScenarioConfig, run_scenario
+
+
+def fault_seed() -> int:
+    value = os.environ.get("FAULT_SEED")
+    return int(value) if value else random.SystemRandom().randrange(1, 10**9)
+
+
+async def test_clients_converge_and_keep_every_acknowledged_edit_under_faults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed = fault_seed()
+    with capsys.disabled():
+        print(f"\n[faults] FAULT_SEED={seed}", flush=True)
+    config = ScenarioConfig(seed=seed, chaos_seconds=float(os.environ.get("FAULT_SECONDS", "40")))
+    report = await run_scenario(config, tmp_path)
+    with capsys.disabled():
+        print(f"[faults] {report.summary()}", flush=True)
+    details = "\n".join(
+        [
+            report.summary(),
+            *report.failures,
+            "timeline:",
+            *report.timeline,
+            f"server log: {tmp_path / 'server.log'}",
+            f"replay: FAULT_SEED={seed}",
+        ]
+    )
+    assert not report.failures, details
+    # The run must actually have been hostile, or it proves nothing.
+    counts = report.counts
+    assert counts["server kills"] >= 2, details
+    assert counts["proxy drops"] + counts["proxy cuts"] + counts["proxy partitions"] >= 1, details
+    assert counts["markers acknowledged"] >= 100, details
