@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,15 +155,28 @@ def kernel_program_reachable() -> None:
     _searchable_by_others(Path(sys.executable))
 
 
+@pytest.fixture(scope="session")
+def server_folders() -> Iterator[Path]:
+    """One folder for every test server's files, outside pytest's basetemp.
+
+    Kernels run as other unix users (the notebook's owner, or the service
+    account) and must reach their folder under the root; pytest makes its
+    own temp root 0700 (again whenever any pytest session starts on this
+    machine), so the servers' folders live here, 0711: searchable, not
+    listable.
+    """
+    base = Path(tempfile.mkdtemp(prefix="collab-tests-", dir="/var/tmp"))
+    base.chmod(0o711)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture
-def dirs(tmp_path: Path) -> tuple[Path, Path]:
-    # Kernels run as other unix users (the notebook's owner, or the service
-    # account) and must be able to reach their folder under the root.
-    for folder in (tmp_path, *tmp_path.parents):
-        if folder == Path(tempfile.gettempdir()):
-            break
-        folder.chmod(folder.stat().st_mode | 0o011)
-    return tmp_path / "notebooks", tmp_path / "data"
+def dirs(server_folders: Path, request: pytest.FixtureRequest) -> tuple[Path, Path]:
+    name = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40]
+    folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=server_folders))
+    folder.chmod(0o711)
+    return folder / "notebooks", folder / "data"
 
 
 @pytest.fixture
