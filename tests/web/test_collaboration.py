@@ -3,6 +3,7 @@ a cell and the history of that run."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from playwright.async_api import expect
@@ -85,7 +86,10 @@ async def test_a_run_is_seen_by_both_and_listed_in_history(
 ) -> None:
     # The first cell runs until the test opens its gate, so "running" and "queued"
     # are states to wait for, not moments to catch.
-    gate = tmp_path / "gate"
+    # In a folder the kernel's account can reach (pytest's own temp root is 0700).
+    gate_folder = Path(tempfile.mkdtemp(prefix="gate-", dir="/var/tmp"))
+    gate_folder.chmod(0o711)
+    gate = gate_folder / "gate"
     slow = (
         "import os, time\n"
         f"while not os.path.exists({str(gate)!r}):\n"
