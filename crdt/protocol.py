@@ -71,17 +71,20 @@ class Reader:
         self.pos = 0
 
     def varuint(self) -> int:
+        data, pos = self.data, self.pos
+        if pos < len(data) and data[pos] < 0x80:  # most are one byte
+            self.pos = pos + 1
+            return data[pos]
         result = 0
-        shift = 0
-        for _ in range(_MAX_VARUINT_BYTES):
-            if self.pos >= len(self.data):
+        for shift in range(0, 7 * _MAX_VARUINT_BYTES, 7):
+            if pos >= len(data):
                 raise ProtocolError("truncated integer")
-            byte = self.data[self.pos]
-            self.pos += 1
+            byte = data[pos]
+            pos += 1
             result |= (byte & 0x7F) << shift
             if byte < 0x80:
+                self.pos = pos
                 return result
-            shift += 7
         raise ProtocolError("integer too long")
 
     def varbytes(self) -> bytes:

@@ -27,6 +27,7 @@ from .awareness import AwarenessRelay
 from .channel import Connection
 from .errors import ProtocolError, StaleClient
 from .store import UpdateStore
+from .updates import check_update
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ class Room:
         self.settings = settings
         self.awareness = AwarenessRelay(settings.max_awareness_state_bytes)
         self.connections: set[Connection] = set()
+        # Connections whose sync step 1 was answered: only they get document updates.
+        self._answered: set[Connection] = set()
         self.holders: set[object] = set()
         self.close_callbacks: list[Callable[[Room], None]] = []
         self.closing = False
@@ -124,6 +127,7 @@ class Room:
         if conn not in self.connections:
             return
         self.connections.discard(conn)
+        self._answered.discard(conn)
         self.last_active = time.monotonic()
         removal = self.awareness.remove_owner(conn)
         if removal is not None:
@@ -162,6 +166,10 @@ class Room:
             reply = protocol.sync_step2(self.doc.get_update(payload))
         except ValueError as e:
             raise ProtocolError(f"invalid state vector: {e}") from e
+        # From now on the client gets every update: the reply holds the earlier ones.
+        # Sent an update before, it could apply it to a copy lacking what the update
+        # follows (a cell moved: the copy inserted, the original never deleted).
+        self._answered.add(conn)
         # Everything in the reply must be durable before the client sees it.
         barrier = self.store.barrier()
         barrier.add_done_callback(lambda f: self._send_if_durable(f, conn, reply))
@@ -172,6 +180,7 @@ class Room:
             if message.step == protocol.SyncStep.UPDATE or message.payload != EMPTY_UPDATE:
                 conn.send(protocol.permission_denied("read-only: your edits are not saved"))
             return
+        check_update(message.payload)
         self._sender = conn
         try:
             self.doc.apply_update(message.payload)
@@ -193,7 +202,7 @@ class Room:
         sender = self._sender
         message = protocol.sync_update(update)
         stored = self.store.append(self.room_id, update, sender.username if sender else None)
-        stored.add_done_callback(lambda f: self._send_if_durable(f, None, message, sender))
+        stored.add_done_callback(lambda f: self._send_if_durable(f, None, message, sender, update=True))
         self._version += 1
         self._tail_updates += 1
         self._tail_bytes += len(update)
@@ -213,17 +222,20 @@ class Room:
         to: Connection | None,
         message: bytes,
         exclude: Connection | None = None,
+        update: bool = False,
     ) -> None:
         if stored.cancelled() or stored.exception() is not None:
             self._fail("the document could not be stored")
             return
         if to is None:
-            self._broadcast(message, exclude)
+            self._broadcast(message, exclude, self._answered if update else self.connections)
         elif to in self.connections:
             to.send(message)
 
-    def _broadcast(self, message: bytes, exclude: Connection | None) -> None:
-        for conn in list(self.connections):
+    def _broadcast(
+        self, message: bytes, exclude: Connection | None, among: set[Connection] | None = None
+    ) -> None:
+        for conn in list(self.connections if among is None else among):
             if conn is not exclude:
                 conn.send(message)
 
@@ -240,6 +252,7 @@ class Room:
         for conn in list(self.connections):
             conn.close(1011, reason)
         self.connections.clear()
+        self._answered.clear()
 
     def compact(self) -> None:
         """Fold the stored tail of updates into one snapshot of the current state."""
@@ -385,6 +398,7 @@ class Room:
             for conn in list(self.connections):
                 conn.close(code, reason)
             self.connections.clear()
+            self._answered.clear()
             for callback in self.close_callbacks:
                 try:
                     callback(self)

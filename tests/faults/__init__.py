@@ -12,7 +12,7 @@
 - ``test_convergence.py``: that run in CI (``FAULT_SEED``, ``FAULT_SECONDS``);
   ``soak.py``: rounds of it by hand (``python -m tests.faults.soak --minutes 30``).
 - ``test_proxy.py``: the proxy keeps its promises.
-- ``test_save_crash_window.py``, ``test_run_interrupted_by_crash.py``,
-  ``test_split_character_update.py``: minimal reproductions of what the
-  randomized runs found.
+- ``test_save_crash_window.py``, ``test_rejoin_sees_half_a_move.py``,
+  ``test_run_interrupted_by_crash.py``, ``test_split_character_update.py``:
+  minimal reproductions of what the randomized runs found.
 """

@@ -15,9 +15,12 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,24 @@ from auth.tokens import Tokens
 from collab_server.database import open_engine
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def kernel_reachable_dir(prefix: str, keep: Callable[[], bool] = lambda: False) -> Iterator[Path]:
+    """A new folder under /tmp that kernels running as another user can traverse.
+
+    Not under pytest's ``tmp_path``: pytest makes ``/tmp/pytest-of-<user>``
+    0700 again whenever any pytest session starts, and a kernel running as
+    ``nobody`` then cannot reach its notebook folder. Removed afterwards
+    unless ``keep()`` says otherwise (to look at a failed run's server log).
+    """
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        if not keep():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def prepare_users(data_dir: Path, usernames: list[str]) -> dict[str, str]:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import os
 import random
-from pathlib import Path
 
 import pytest
 
 from .scenario import ScenarioConfig, run_scenario
-
+from .server_process import kernel_reachable_dir
 
 # CI replays a seed that passed a 30-minute soak, so a landing is not a lottery over the
 # open bug the soak found (duplicate cell ids after concurrent moves); FAULT_SEED=random
@@ -37,13 +36,16 @@ def fault_seed() -> int:
 
 
 async def test_clients_converge_and_keep_every_acknowledged_edit_under_faults(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     seed = fault_seed()
     with capsys.disabled():
         print(f"\n[faults] FAULT_SEED={seed}", flush=True)
     config = ScenarioConfig(seed=seed, chaos_seconds=float(os.environ.get("FAULT_SECONDS", "40")))
-    report = await run_scenario(config, tmp_path)
+    failed = True
+    with kernel_reachable_dir("collab-faults-", keep=lambda: failed) as workdir:
+        report = await run_scenario(config, workdir)
+        failed = bool(report.failures)
     with capsys.disabled():
         print(f"[faults] {report.summary()}", flush=True)
     details = "\n".join(
@@ -52,7 +54,7 @@ async def test_clients_converge_and_keep_every_acknowledged_edit_under_faults(
             *report.failures,
             "timeline:",
             *report.timeline,
-            f"server log: {tmp_path / 'server.log'}",
+            f"server log: {workdir / 'server.log'}",
             f"replay: FAULT_SEED={seed}",
         ]
     )

@@ -6,14 +6,15 @@ every collaborator sees. If the server dies mid-run, its kernel dies too
 (ipykernel exits when its parent does) and at the next start the execution
 log marks the run "aborted" (``kernels/log.py``). The document must say so
 as well, for everyone who opens the notebook; not only once somebody
-happens to run another cell (which is when ``Executor.start`` calls
-``NotebookWriter.reset_leftovers``).
+happens to run another cell (which is when ``Executor.start`` called
+``NotebookWriter.reset_leftovers``, until the server learnt to do it when a
+room opens without a kernel: ``kernels/running.py`` ``_room_opened``).
+Found with the run requests of the randomized fault runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from tests.conftest import wait_until
 from tests.interop.node_client import unused_port
 from tests.yclient import YClient
 
-from .server_process import ServerProcess, prepare_users
+from .server_process import ServerProcess, kernel_reachable_dir, prepare_users
 
 NOTEBOOK: dict[str, Any] = {
     "cells": [
@@ -52,16 +53,15 @@ def run_state(client: YClient) -> Any:
     return None if entry is None else entry.get("state")
 
 
-async def test_a_run_cut_short_by_a_server_crash_is_not_shown_running_after_the_restart(
-    tmp_path: Path,
-) -> None:
-    for folder in (tmp_path, *tmp_path.parents):  # the kernel runs as another user
-        if folder == Path(tempfile.gettempdir()):
-            break
-        folder.chmod(folder.stat().st_mode | 0o011)
-    root, data = tmp_path / "notebooks", tmp_path / "data"
+async def test_a_run_cut_short_by_a_server_crash_is_not_shown_running_after_the_restart() -> None:
+    with kernel_reachable_dir("collab-faults-run-") as workdir:  # the kernel runs as nobody
+        await run_cut_short_by_a_crash(workdir)
+
+
+async def run_cut_short_by_a_crash(workdir: Path) -> None:
+    root, data = workdir / "notebooks", workdir / "data"
     tokens = prepare_users(data, ["alice"])
-    server = ServerProcess(root, data, unused_port(), tmp_path / "server.log")
+    server = ServerProcess(root, data, unused_port(), workdir / "server.log")
     await server.start()
     try:
         created = await server.api(
