@@ -482,7 +482,7 @@ const commands = {
     })
   },
 
-  async run ({ clients: names, rate, seconds, warmupSeconds, cursors, renewEvery = 0, drainMs = 180000, stallMs = 15000 }) {
+  async run ({ clients: names, rate, seconds, warmupSeconds, cursors, renewEvery = 0, drainMs = 240000, stallMs = 30000 }) {
     const clients = fullClients(names)
     const order = interleaved(clients)
     if (order.length === 0) throw new Error('no clients')

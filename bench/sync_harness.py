@@ -103,13 +103,12 @@ def rss_bytes(pid: int) -> int:
 
 
 def runqueue_wait_seconds(pid: int) -> float:
-    """Seconds the threads of ``pid`` and its descendants spent runnable but waiting for a CPU."""
+    """Seconds the main thread (the event loop) of ``pid`` and of each of its descendants
+    spent runnable but waiting for a CPU."""
     waited = 0
     for p in process_tree(pid):
-        with contextlib.suppress(OSError):
-            for task in os.listdir(f"/proc/{p}/task"):
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    waited += int(Path(f"/proc/{p}/task/{task}/schedstat").read_text().split()[1])
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            waited += int(Path(f"/proc/{p}/task/{p}/schedstat").read_text().split()[1])
     return waited / 1e9
 
 
@@ -119,7 +118,7 @@ def load_average() -> str:
 
 class Window:
     """Between the generator's ``window`` start and end events: the server's CPU (cores
-    used) and peak RSS, and how long the server's and the generator's threads waited,
+    used) and peak RSS, and how long the server's and the generator's main threads waited,
     runnable, for a CPU (seconds per second: other work on the machine delays them)."""
 
     def __init__(self, pid: int, generator_pid: int) -> None:
@@ -343,9 +342,12 @@ class PycrdtServer(Server):
 
     @property
     def version(self) -> str:  # type: ignore[override]
-        from importlib.metadata import version
+        from importlib.metadata import PackageNotFoundError, version
 
-        return f"pycrdt-websocket {version('pycrdt-websocket')}, uvicorn {version('uvicorn')}"
+        try:
+            return f"pycrdt-websocket {version('pycrdt-websocket')}, uvicorn {version('uvicorn')}"
+        except PackageNotFoundError as e:
+            return f"not installed ({e}): pip install pycrdt-websocket uvicorn"
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         return [sys.executable, "-m", "bench.sync_harness", "--serve-pycrdt-websocket", str(self.port)], {

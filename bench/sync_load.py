@@ -21,11 +21,12 @@ each other client of the room has applied it, on the generator's one clock.
 Load points (issue 6): 10 clients x 20 edits/s text only; the same with a
 cursor awareness update per edit; 50 x 5 with cursors; 50 x 5 with cursors
 while every client renews its presence in the same tick every few seconds.
-Then 2,000 rooms x 5 clients with 1,000 edits/s spread over them (a fresh
-server each), and delivered messages per second per server core in one busy
+Then 2,000 rooms x 5 clients with 1,000 edits/s spread over them, and
+delivered messages per second per server core in one busy
 room (one writer as fast as the server delivers, a probe client and many
-receivers that only count frames). Server CPU comes from /proc (the process
-and its children, over the measured window), RSS is the peak sampled in it.
+receivers that only count frames). Each of these steps runs on a freshly
+started server process. Server CPU comes from /proc (the process and its
+children, over the measured window), RSS is the peak sampled in it.
 The generator's own CPU is reported: near 100 % of its core, the generator,
 not the server, is the limit.
 """
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import signal
@@ -184,7 +186,7 @@ def outcome_of(reply: dict[str, Any], window: Window) -> Outcome:
     )  # fmt: skip
 
 
-async def load_point(server: Server, gen: LoadGenerator, point: LoadPoint, sizes: Sizes) -> Outcome:
+async def load_point(server: Server, *, gen: LoadGenerator, point: LoadPoint, sizes: Sizes) -> Outcome:
     rooms = await server.rooms(f"point-{point.key}", 1)
     specs = client_specs(server, rooms, point.clients, point.key)
     names = [s["name"] for s in specs[0]]
@@ -201,7 +203,7 @@ async def load_point(server: Server, gen: LoadGenerator, point: LoadPoint, sizes
         await gen.request("disconnect", clients=names)
 
 
-async def scale_point(server: Server, gen: LoadGenerator, sizes: Sizes) -> Outcome:
+async def scale_point(server: Server, *, gen: LoadGenerator, sizes: Sizes) -> Outcome:
     n = sizes.scale_rooms * sizes.scale_clients
     started = time.perf_counter()
     rooms = await server.rooms("scale", sizes.scale_rooms)
@@ -229,7 +231,7 @@ async def scale_point(server: Server, gen: LoadGenerator, sizes: Sizes) -> Outco
         await gen.request("disconnect", clients="all", timeout=900)
 
 
-async def busy_room(server: Server, gen: LoadGenerator, sizes: Sizes) -> Outcome:
+async def busy_room(server: Server, *, gen: LoadGenerator, sizes: Sizes) -> Outcome:
     [room] = await server.rooms("busy", 1)
     [specs] = client_specs(server, [room], 2, "busy")  # a writer, and the probe connected last
     receivers = [
@@ -259,43 +261,36 @@ async def busy_room(server: Server, gen: LoadGenerator, sizes: Sizes) -> Outcome
         await gen.request("disconnect", clients=names)
 
 
-async def run_server(
-    key: str, sizes: Sizes, folder: Path, gen: LoadGenerator, only: set[str], fresh_for_scale: bool
-) -> dict[str, Outcome]:
-    """Every measurement on one kind of server: the load points and the busy room, then the
-    many-rooms point (on a freshly started process if ``fresh_for_scale``, so its RSS is its own)."""
+async def run_server(key: str, sizes: Sizes, folder: Path, gen: LoadGenerator, only: set[str]) -> dict[str, Outcome]:
+    """Every measurement on one kind of server, each step on a freshly started process: its
+    CPU and RSS are that step's own, and a server broken by one step does not fail the next."""
     results: dict[str, Outcome] = {}
     server = SERVER_CLASSES[key](folder)
+    print(f"{LABELS[key]}: {server.version}")
     steps: list[tuple[str, Callable[[Server], Awaitable[Outcome]]]] = [
-        *((p.key, lambda s, p=p: load_point(s, gen, p, sizes)) for p in sizes.points),
-        ("busy", lambda s: busy_room(s, gen, sizes)),
+        *((p.key, functools.partial(load_point, gen=gen, point=p, sizes=sizes)) for p in sizes.points),
+        ("busy", functools.partial(busy_room, gen=gen, sizes=sizes)),
+        ("scale", functools.partial(scale_point, gen=gen, sizes=sizes)),
     ]
-    scale_step: tuple[str, Callable[[Server], Awaitable[Outcome]]] = (
-        "scale", lambda s: scale_point(s, gen, sizes)
-    )
-    if only:
-        steps = [step for step in steps if step[0] in only]
-    scale = not only or "scale" in only
-    runs = [steps + [scale_step]] if scale and not fresh_for_scale else [steps] if steps else []
-    if scale and fresh_for_scale:
-        runs.append([scale_step])
-    for run in runs:
-        async with server:
-            print(f"  {LABELS[key]} ({server.version}), pid {server.pid}, port {server.port}")
-            for name, step in run:
-                started = time.perf_counter()
-                if not server.alive():
-                    results[name] = Outcome(failure=f"server exited: {server.log_tail(3)}")
-                    continue
+    for name, step in steps:
+        if only and name not in only:
+            continue
+        started = time.perf_counter()
+        try:
+            async with server:
                 try:
                     results[name] = await step(server)
                 except Exception as e:  # an anchor may not survive a load point; report it
                     results[name] = Outcome(failure=f"{type(e).__name__}: {str(e)[:300]}")
                 if not server.alive():
-                    results[name].failure = results[name].failure or "server exited during the step"
-                print(f"    {name} ({time.perf_counter() - started:.0f} s): {describe(results[name])}")
-                if results[name].failure:
-                    print("    server log: " + server.log_tail().replace("\n", "\n      "))
+                    results[name].failure = results[name].failure or "the server exited during the step"
+        except Exception as e:  # it did not start (e.g. pycrdt-websocket not installed)
+            results[name] = Outcome(failure=f"could not start: {type(e).__name__}: {str(e)[:300]}")
+        seconds = time.perf_counter() - started
+        pid = server.proc.pid if server.proc is not None else "-"
+        print(f"  {LABELS[key]}, {name} ({seconds:.0f} s, pid {pid}): {describe(results[name])}")
+        if results[name].failure:
+            print("    server log: " + server.log_tail().replace("\n", "\n      "))
     return results
 
 
@@ -348,6 +343,8 @@ def build_rows(results: dict[str, dict[str, Outcome]], sizes: Sizes) -> list[Row
             values[key] = None if o is None else get(o)
             if o is not None and o.failure:
                 notes[key] = "failed" if values[key] is None else "partial"
+            elif o is not None and values[key] is None and o.extra.get("samples") == 0:
+                notes[key] = "none arrived"  # not one edit of the window reached anyone
         r = Row(metric, unit, values, notes=notes, **kw)
         rows.append(r)
         return r
@@ -365,7 +362,7 @@ def build_rows(results: dict[str, dict[str, Outcome]], sizes: Sizes) -> list[Row
         if p.renew_every:
             cmp(row(f"{p.label}: edit max (stall)", "ms", lambda o: o.max, p.key, target="<= Node's max"), "node")
             cmp(row(f"{p.label}: slowest burst, all renewals seen", "ms", slowest_burst, p.key, target="<= Node's"), "node")
-        cmp(row(f"{p.label}: lost updates", "", lambda o: o.lost, p.key, target="0"), "node", 0)
+        cmp(row(f"{p.label}: edits undelivered at the end", "", lambda o: o.lost, p.key, target="0"), "node", 0)
         row(f"{p.label}: backlog, typing stopped -> all delivered", "ms", drained, p.key, target="report")
         cmp(row(f"{p.label}: server CPU", "%", lambda o: pct(o.cpu), p.key, target="<= pycrdt-websocket's", versus="pycrdt"), "pycrdt")
         cmp(row(f"{p.label}: server RSS", "MiB", lambda o: mib(o.rss), p.key, target="<= pycrdt-websocket's", versus="pycrdt"), "pycrdt")
@@ -375,7 +372,7 @@ def build_rows(results: dict[str, dict[str, Outcome]], sizes: Sizes) -> list[Row
     cmp(row(f"{s}: server RSS", "MiB", lambda o: mib(o.rss), "scale", target="<= 1024 MiB"), "node", 1024)
     row(f"{s}: edit p50", "ms", lambda o: o.p50, "scale")
     cmp(row(f"{s}: edit p99", "ms", lambda o: o.p99, "scale", target="<= 50 ms"), "node", 50)
-    cmp(row(f"{s}: lost updates", "", lambda o: o.lost, "scale", target="0"), "node", 0)
+    cmp(row(f"{s}: edits undelivered at the end", "", lambda o: o.lost, "scale", target="0"), "node", 0)
     row(f"{s}: backlog, typing stopped -> all delivered", "ms", drained, "scale", target="report")
     row(f"{s}: server CPU", "%", lambda o: pct(o.cpu), "scale")
     row(f"{s}: generator CPU", "%", lambda o: pct(o.gen_cpu), "scale", target="report (< 90 %)")
@@ -455,7 +452,7 @@ def print_table(rows: list[Row], servers: list[str]) -> None:
         print("| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |")
 
 
-async def main(sizes: Sizes, smoke: bool, servers: list[str], only: set[str], json_path: Path | None) -> None:
+async def main(sizes: Sizes, servers: list[str], only: set[str], json_path: Path | None) -> None:
     print(f"machine: {machine()}; load average {load_average()}")
     if GENERATOR_CORE in os.sched_getaffinity(0) and len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {GENERATOR_CORE})  # this process stays off the server's core
@@ -466,7 +463,7 @@ async def main(sizes: Sizes, smoke: bool, servers: list[str], only: set[str], js
                   f"y-websocket {gen.versions['y-websocket']}, pinned to core {GENERATOR_CORE}; "
                   f"servers pinned to core {SERVER_CORE}")  # fmt: skip
             for key in servers:
-                results[key] = await run_server(key, sizes, Path(tmp) / key, gen, only, not smoke)
+                results[key] = await run_server(key, sizes, Path(tmp) / key, gen, only)
             if gen.closes:
                 print(f"sockets closed by a server: {len(gen.closes)}, e.g. {gen.closes[:3]}")
             if gen.errors:
@@ -504,7 +501,7 @@ if __name__ == "__main__":
         task = asyncio.current_task()
         assert task is not None
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        await main(sizes, args.smoke, chosen, only, args.json)
+        await main(sizes, chosen, only, args.json)
 
     asyncio.run(until_terminated())
     print(f"total {time.perf_counter() - started:.0f} s")

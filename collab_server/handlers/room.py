@@ -250,6 +250,9 @@ class RoomHandler(websocket.WebSocketHandler):
 
     async def open(self, *args: str, **kwargs: str) -> None:
         room_id = kwargs["room_id"]
+        # Keystrokes are small frames: without this, Nagle's algorithm holds each one
+        # back until the previous is acknowledged (tens of ms with delayed ACKs).
+        self.set_nodelay(True)
         self.live.add(self)
         try:
             self.room = await self.rooms.join(room_id, self)

