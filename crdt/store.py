@@ -84,6 +84,11 @@ class StoredDocument:
 
 
 _Op = Callable[[Connection], Any]
+_INSERT_UPDATE = insert(updates)  # compiled once, then cached by SQLAlchemy
+
+
+class _Append(dict[str, Any]):
+    """A queued append: the row's values. Consecutive appends go in one ``executemany``."""
 
 
 class UpdateStore:
@@ -97,7 +102,8 @@ class UpdateStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ystore")
-        self._queue: list[tuple[_Op, asyncio.Future[Any]]] = []
+        self._queue: list[tuple[_Op | _Append, asyncio.Future[Any]]] = []
+        self._conn: Connection | None = None  # the writer thread's own, kept open
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -112,7 +118,13 @@ class UpdateStore:
         self._wakeup.set()
         if self._task is not None:
             await self._task
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._close_connection)
         self._executor.shutdown(wait=True)
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -128,7 +140,7 @@ class UpdateStore:
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, in_thread)
 
-    def _submit(self, op: _Op) -> asyncio.Future[Any]:
+    def _submit(self, op: _Op | _Append) -> asyncio.Future[Any]:
         if self._stopping:
             raise RuntimeError("update store is stopped")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -147,10 +159,18 @@ class UpdateStore:
             if batch:
                 await self._commit(batch)
 
-    async def _commit(self, batch: list[tuple[_Op, asyncio.Future[Any]]]) -> None:
+    async def _commit(self, batch: list[tuple[_Op | _Append, asyncio.Future[Any]]]) -> None:
         def in_thread() -> list[Any]:
-            with self.engine.begin() as conn:
-                return [op(conn) for op, _ in batch]
+            # One connection for the writer's life: a checkout and a statement
+            # compilation per commit cost more than the commit itself.
+            if self._conn is None:
+                self._conn = self.engine.connect()
+            try:
+                with self._conn.begin():
+                    return self._execute(self._conn, [op for op, _ in batch])
+            except Exception:
+                self._close_connection()  # a broken connection is not reused
+                raise
 
         try:
             results = await asyncio.get_running_loop().run_in_executor(self._executor, in_thread)
@@ -163,6 +183,23 @@ class UpdateStore:
         for (_, future), result in zip(batch, results):
             if not future.done():
                 future.set_result(result)
+
+    @staticmethod
+    def _execute(conn: Connection, ops: list[_Op | _Append]) -> list[Any]:
+        results: list[Any] = []
+        rows: list[_Append] = []
+        for op in ops:
+            if isinstance(op, _Append):
+                rows.append(op)
+                results.append(None)
+                continue
+            if rows:
+                conn.execute(_INSERT_UPDATE, rows)
+                rows = []
+            results.append(op(conn))
+        if rows:
+            conn.execute(_INSERT_UPDATE, rows)
+        return results
 
     # ---- operations ---------------------------------------------------------
 
@@ -210,15 +247,9 @@ class UpdateStore:
 
     def append(self, room_id: str, update_bytes: bytes, username: str | None) -> asyncio.Future[None]:
         """Append one update; the future resolves once it is committed."""
-
-        def write(conn: Connection) -> None:
-            conn.execute(
-                insert(updates).values(
-                    room_id=room_id, data=update_bytes, username=username, created_at=time.time()
-                )
-            )
-
-        return self._submit(write)
+        return self._submit(
+            _Append(room_id=room_id, data=update_bytes, username=username, created_at=time.time())
+        )
 
     def compact(self, room_id: str, state: bytes) -> asyncio.Future[None]:
         """Replace the snapshot by ``state`` and drop the tail.
