@@ -57,6 +57,7 @@ async def make_pam() -> AsyncIterator[Factory]:
 
     yield make
     for authenticator in made:
+        authenticator.release()
         await authenticator.stop()
     assert not [t for t in threading.enumerate() if t.name.startswith("pam")]
 
@@ -105,6 +106,7 @@ async def test_wrong_password_and_unknown_user_are_refused_alike(
     """
     name, password = unix_users.add_user()
     authenticator = make_pam(max_pending_attempts=2)
+    authenticator.hold(password + "x")
     wrong = asyncio.create_task(refusal(authenticator, name, password + "x", "10.0.0.1"))
     unknown = asyncio.create_task(
         refusal(authenticator, f"{unix_users.prefix}_nobody", password, "10.0.0.2")
@@ -114,6 +116,7 @@ async def test_wrong_password_and_unknown_user_are_refused_alike(
     busy = await refusal(authenticator, name, password, "10.0.0.3")
     assert isinstance(busy, LoginUnavailable) and busy.status == 503
     assert authenticator.finished.total() == 0  # refused while the two were still in PAM
+    authenticator.release()
 
     refused = [await wrong, await unknown]
     assert [type(r) for r in refused] == [LoginRefused, LoginRefused]
@@ -348,6 +351,7 @@ async def test_password_flood_is_throttled_before_pam(
         except LoginRefused as refused:
             return refused
 
+    authenticator.hold("guess-")
     flood = asyncio.gather(*(guess(i) for i in range(1000)))
     await wait_for(lambda: authenticator.calls[victim] >= 1)
 
@@ -355,6 +359,7 @@ async def test_password_flood_is_throttled_before_pam(
     assert (await login(authenticator, bystander, bystander_pw, "10.0.0.6")).name == bystander
     assert authenticator.finished[victim] == 1  # the attacker's guess is still in PAM:
     # neither the victim nor the bystander waited for it
+    authenticator.release()
 
     results = await flood
     attacker_calls = authenticator.calls[victim] - 1

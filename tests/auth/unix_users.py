@@ -126,7 +126,9 @@ class CountingPAM(PAMAuthenticator):
     """The real authenticator, counting the real PAM calls it makes, per username.
 
     ``calls`` counts calls started and ``finished`` calls that returned; both
-    are updated from the pool threads.
+    are updated from the pool threads. ``hold(prefix)`` keeps every call whose
+    password starts with ``prefix`` inside "PAM" until ``release()``, so a test
+    can show others are not waiting for it without racing PAM's fail delay.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -134,11 +136,22 @@ class CountingPAM(PAMAuthenticator):
         self.lock = threading.Lock()
         self.calls: collections.Counter[str] = collections.Counter()
         self.finished: collections.Counter[str] = collections.Counter()
+        self._held_prefix: str | None = None
+        self._released = threading.Event()
+
+    def hold(self, password_prefix: str) -> None:
+        self._held_prefix = password_prefix
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
 
     def check_password(self, username: str, password: str) -> PamAnswer:
         with self.lock:
             self.calls[username] += 1
         try:
+            if self._held_prefix is not None and password.startswith(self._held_prefix):
+                self._released.wait(timeout=60)
             return super().check_password(username, password)
         finally:
             with self.lock:

@@ -75,7 +75,7 @@ async def test_password_flood_gets_429_while_the_real_user_logs_in(
 ) -> None:
     """1,000 wrong passwords from 127.0.0.2, all at once, with the default limits.
 
-    While the attacker's first guess is still inside PAM, the real user (from
+    While the attacker's first guess is held inside PAM, the real user (from
     127.0.0.1) and another user log in: neither waits for it. Almost every
     guess is answered 429 with a Retry-After; only a couple reach PAM.
     """
@@ -102,6 +102,7 @@ async def test_password_flood_gets_429_while_the_real_user_logs_in(
             raise_error=False,
         )
 
+    authenticator.hold("guess-")
     try:
         flood = asyncio.gather(*(guess(i) for i in range(1000)))
         await wait_for_calls(authenticator, victim, 1)
@@ -110,11 +111,13 @@ async def test_password_flood_gets_429_while_the_real_user_logs_in(
         assert (await real.login(victim, victim_pw)).code == 302
         other = WebClient(server.url, network_interface="127.0.0.1")
         assert (await other.login(bystander, bystander_pw)).code == 302
-        # Both are done while the attacker's first guess is still in PAM's fail delay.
+        # Both are done while the attacker's first guess is still held in PAM.
         assert authenticator.finished[victim] == 1
 
+        authenticator.release()
         responses = await flood
     finally:
+        authenticator.release()
         attacker_http.close()
 
     codes = collections.Counter(r.code for r in responses)
