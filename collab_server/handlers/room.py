@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import struct
 from typing import Any
 
 from tornado import web, websocket
+from tornado.iostream import StreamClosedError
 
 from auth.identity import Credentials, IdentityProvider, User
 from auth.sharing import Role
@@ -63,6 +65,29 @@ def request_origin(handler: websocket.WebSocketHandler) -> str:
     return f"{handler.request.protocol}://{handler.request.host}".lower()
 
 log = logging.getLogger(__name__)
+
+_last_frame: tuple[bytes, bytes] = (b"", b"\x82\x00")
+
+
+def binary_frame(message: bytes) -> bytes:
+    """``message`` as one unmasked binary WebSocket frame (RFC 6455 5.2).
+
+    A broadcast sends the same bytes object to every client, so the last
+    message's frame is kept and reused.
+    """
+    global _last_frame
+    if _last_frame[0] is message:
+        return _last_frame[1]
+    size = len(message)
+    if size < 126:
+        header = bytes((0x82, size))
+    elif size <= 0xFFFF:
+        header = struct.pack("!BBH", 0x82, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x82, 127, size)
+    frame = header + message
+    _last_frame = (message, frame)
+    return frame
 
 
 class RoomHandler(websocket.WebSocketHandler):
@@ -223,9 +248,14 @@ class RoomHandler(websocket.WebSocketHandler):
         if self._queued_bytes > self.max_send_buffer:
             self.close(WS_CLIENT_TOO_SLOW, "client too slow: too many messages waiting")
             return
+        protocol = self.ws_connection
+        if protocol is None or protocol.stream is None or protocol.is_closing():
+            return
         try:
-            future = self.write_message(message, binary=True)
-        except websocket.WebSocketClosedError:
+            # Straight to the stream: write_message would frame the message once
+            # per recipient and wrap each write in a Task.
+            future = protocol.stream.write(binary_frame(message))
+        except StreamClosedError:
             return
         size = len(message)
         self._queued_bytes += size
