@@ -146,6 +146,10 @@ def read_epoch(conn: Connection) -> int:
     return int(value or 0)
 
 
+# A session's last_seen and a token's last_used are written at most this often, not per request.
+TOUCH_INTERVAL = 60.0
+
+
 def hash_secret(secret: str) -> str:
     """Secrets (tokens, session ids, link codes) are 256-bit random: a plain SHA-256 is enough."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()

@@ -15,10 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, delete, insert, select, update
 
 from .identity import Credentials, User
-from .schema import bump_epoch, hash_secret, sessions, users
-
-# last_seen is written at most this often per session, not on every request.
-TOUCH_INTERVAL = 60.0
+from .schema import TOUCH_INTERVAL, bump_epoch, hash_secret, sessions, users
 
 
 @dataclass(frozen=True, slots=True)

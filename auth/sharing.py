@@ -106,10 +106,14 @@ class Sharing:
 
     # ---- roles -----------------------------------------------------------------------
 
+    @staticmethod
+    def owns(user: User, path: str) -> bool:
+        """Whether the user owns the notebook at ``path`` (its folder is theirs, or they are admin)."""
+        return user.admin or user.name == owner_name(path)
+
     def role_of(self, user: User, notebook_id: str, path: str) -> Role | None:
         """The user's role on the notebook at ``path``, or None if they have no access."""
-        owner = owner_name(path)
-        if user.admin or user.name == owner:
+        if self.owns(user, path):
             return Role.OWNER
         now = time.time()
         with self.engine.begin() as conn:
@@ -138,7 +142,7 @@ class Sharing:
                     )
                 ).scalars()
             ]
-            if self.is_tutor_of(conn, user, owner):
+            if self.is_tutor_of(conn, user, owner_name(path)):
                 roles.append(Role.VIEWER)
         return max(roles, default=None)
 

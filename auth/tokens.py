@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, delete, insert, select, update
 
 from .identity import Credentials, User
-from .schema import api_tokens, bump_epoch, hash_secret, users
+from .schema import TOUCH_INTERVAL, api_tokens, bump_epoch, hash_secret, users
 from .users import Users
 
 TOKEN_PREFIX_LENGTH = 4
@@ -84,15 +84,20 @@ class Tokens:
                     users.c.admin,
                     users.c.provider,
                     api_tokens.c.id.label("tid"),
+                    api_tokens.c.last_used,
                 )
                 .join(api_tokens, users.c.id == api_tokens.c.user_id)
                 .where(api_tokens.c.hash == hash_secret(token))
             ).first()
             if row is None:
                 return None
-            conn.execute(
-                update(api_tokens).where(api_tokens.c.id == row.tid).values(last_used=time.time())
-            )
+            # Written at most once per interval, as sessions do: a write per request
+            # made every API call a database commit.
+            now = time.time()
+            if row.last_used is None or now - row.last_used > TOUCH_INTERVAL:
+                conn.execute(
+                    update(api_tokens).where(api_tokens.c.id == row.tid).values(last_used=now)
+                )
         return User(row.id, row.name, bool(row.admin), row.provider)
 
 

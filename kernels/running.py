@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -30,6 +30,10 @@ from .pool import KernelOwner, KernelPool, ManagedKernel
 log = logging.getLogger(__name__)
 
 DEFAULT_KERNEL = "python3"
+
+
+# Where a notebook's kernel would start: its working folder and the account it runs as.
+Placement = Callable[[], Awaitable[tuple[Path, KernelOwner]]]
 
 
 class NoKernel(KernelError):
@@ -129,18 +133,18 @@ class NotebookKernels:
         self,
         notebook_id: str,
         path: str,
-        cwd: Path,
-        owner: KernelOwner,
+        placement: Placement,
         cell_ids: Sequence[str],
         username: str,
     ) -> list[str]:
         """Queue cells for ``username``, starting the notebook's kernel if needed.
 
-        Returns the execution ids. Raises the executor's errors (UnknownCell,
-        NotACodeCell, KernelUnavailable) and the pool's (NoSuchKernelSpec,
+        ``placement`` is awaited only to start a kernel. Returns the execution
+        ids. Raises the executor's errors (UnknownCell, NotACodeCell,
+        KernelUnavailable) and the pool's (NoSuchKernelSpec,
         KernelLimitReached, KernelStartFailed, ...).
         """
-        session = await self._session(notebook_id, path, cwd, owner)
+        session = await self._session(notebook_id, path, placement)
         session.executor.notebook_path = path
         return session.executor.run_cells(cell_ids, username)
 
@@ -187,17 +191,22 @@ class NotebookKernels:
             raise NoKernel(f"notebook {notebook_id!r} has no running kernel")
         return session
 
-    async def _session(
-        self, notebook_id: str, path: str, cwd: Path, owner: KernelOwner
-    ) -> _Session:
+    async def _session(self, notebook_id: str, path: str, placement: Placement) -> _Session:
         session = self._sessions.get(notebook_id)
         if session is not None:
             return session
         task = self._starting.get(notebook_id)
         if task is None:
-            task = asyncio.create_task(self._open(notebook_id, path, cwd, owner))
-            self._starting[notebook_id] = task
-            task.add_done_callback(lambda _: self._starting.pop(notebook_id, None))
+            cwd, owner = await placement()
+            # Another request may have started the kernel, or begun to, meanwhile.
+            session = self._sessions.get(notebook_id)
+            if session is not None:
+                return session
+            task = self._starting.get(notebook_id)
+            if task is None:
+                task = asyncio.create_task(self._open(notebook_id, path, cwd, owner))
+                self._starting[notebook_id] = task
+                task.add_done_callback(lambda _: self._starting.pop(notebook_id, None))
         return await asyncio.shield(task)
 
     async def _open(self, notebook_id: str, path: str, cwd: Path, owner: KernelOwner) -> _Session:

@@ -57,7 +57,7 @@ class KernelAPIHandler(APIHandler):
     async def kernel_owner(self, path: str) -> KernelOwner:
         """Whose account the notebook's kernel runs as: the owner of its folder."""
         name = owner_name(path)
-        user = await asyncio.to_thread(self.users.get, name)
+        user = self.user if name == self.user.name else await asyncio.to_thread(self.users.get, name)
         return KernelOwner(name, unix=user.provider == "pam")
 
 
@@ -72,10 +72,11 @@ class ExecuteHandler(KernelAPIHandler):
             or len(cell_ids) > 10_000
         ):
             raise web.HTTPError(400, 'give {"cell_ids": ["<cell id>", ...]}')
-        cwd = (await self.contents.resolve(path)).parent
-        ids = await self.kernels.run(
-            notebook_id, path, cwd, await self.kernel_owner(path), cell_ids, self.user.name
-        )
+
+        async def placement() -> tuple[Path, KernelOwner]:
+            return (await self.contents.resolve(path)).parent, await self.kernel_owner(path)
+
+        ids = await self.kernels.run(notebook_id, path, placement, cell_ids, self.user.name)
         self.write_json({"execution_ids": ids}, status=202)
 
 
