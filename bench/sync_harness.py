@@ -59,9 +59,14 @@ def ipynb() -> dict[str, Any]:
 # ---- processes: pinning, CPU and memory from /proc ----------------------------------------------
 
 
+# The cores this process may use when it starts; sync_load later keeps itself to the
+# generator's core, and the servers it starts must not inherit that.
+USABLE_CORES = frozenset(os.sched_getaffinity(0))
+
+
 def pinned(core: int, argv: list[str]) -> list[str]:
     """``argv`` under ``taskset -c core`` when this machine has that core and taskset."""
-    if core in os.sched_getaffinity(0) and len(os.sched_getaffinity(0)) > 1 and shutil.which("taskset"):
+    if core in USABLE_CORES and len(USABLE_CORES) > 1 and shutil.which("taskset"):
         return ["taskset", "-c", str(core), *argv]
     return argv
 
