@@ -394,7 +394,7 @@ class OursServer(Server):
         return [
             sys.executable, "-m", "collab_server", "--ip=127.0.0.1", f"--port={self.port}",
             f"--data-dir={self.folder / 'data'}", f"--root-dir={self.folder / 'notebooks'}",
-            "--log-level=WARN", "--KernelPool.pool_size=0",
+            "--log-level=WARN", "--KernelPool.pool_size=0", *os.environ.get("BENCH_OURS_ARGS", "").split(),
         ], {}  # fmt: skip
 
     async def api(self, method: str, path: str, body: Any = None) -> Any:

@@ -27,6 +27,7 @@ from .awareness import AwarenessRelay
 from .channel import Connection
 from .errors import ProtocolError, StaleClient
 from .store import UpdateStore
+from .autosave import Autosaver
 from .updates import check_update
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ EMPTY_UPDATE = b"\x00\x00"  # a Yjs v1 update with no structs and no deletions
 @dataclass
 class RoomSettings:
     save_delay: float = 1.0
+    autosave_share: float = 0.2  # of the wall clock, at most, for all rooms' autosaves
     compact_after_updates: int = 1000
     compact_after_bytes: int = 1024 * 1024  # or the snapshot's size, if larger
     awareness_timeout: float = 30.0
@@ -64,6 +66,7 @@ class Room:
         settings: RoomSettings,
         tail_updates: int = 0,
         snapshot_bytes: int = 0,
+        autosaver: Autosaver | None = None,
     ) -> None:
         self.room_id = room_id
         self.doc = doc
@@ -76,6 +79,7 @@ class Room:
         self.store = store
         self.worker = worker
         self.settings = settings
+        self.autosaver = autosaver  # None: each room saves on its own
         self.awareness = AwarenessRelay(settings.max_awareness_state_bytes)
         self.connections: set[Connection] = set()
         # Connections whose sync step 1 was answered: only they get document updates.
@@ -274,6 +278,9 @@ class Room:
 
     def _start_save(self) -> None:
         self._save_handle = None
+        if self.autosaver is not None:
+            self.autosaver.request(self.room_id, self.save)
+            return
         if self._save_task is not None and not self._save_task.done():
             self._schedule_save()  # one save at a time; try again after this one
             return
@@ -386,6 +393,8 @@ class Room:
             if self._save_handle is not None:
                 self._save_handle.cancel()
                 self._save_handle = None
+            if self.autosaver is not None:
+                self.autosaver.cancel(self.room_id)  # saved below; disk_lock waits for one running
             if self._save_task is not None:
                 await self._save_task
             if save and not self._failed:

@@ -20,6 +20,7 @@ from typing import Any, Self
 from pycrdt import Doc
 
 from . import notebook_io
+from .autosave import Autosaver
 from .channel import Connection
 from .room import Room, RoomSettings
 from .store import UpdateStore
@@ -58,12 +59,15 @@ class RoomManager:
         self.poll_interval = poll_interval
         self._rooms: dict[str, asyncio.Task[Room]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._checking_disk = False
+        self.autosaver = Autosaver(settings.autosave_share)
         # Called with each room once it is open, before anyone joins it.
         self.opened_callbacks: list[Callable[[Room], None]] = []
         self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._ticker = asyncio.create_task(self._tick_forever(), name="rooms-ticker")
+        await self.autosaver.start()
 
     async def stop(self) -> None:
         """Close every room (saving it) and stop background work."""
@@ -74,6 +78,7 @@ class RoomManager:
         for task in list(self._tasks):
             with contextlib.suppress(Exception):
                 await task
+        await self.autosaver.stop()  # each room saves as it closes
         rooms = [r for r in (self.get(i) for i in list(self._rooms)) if r is not None]
         await asyncio.gather(*(r.close(1001, "server shutting down") for r in rooms))
         self._rooms.clear()
@@ -139,7 +144,7 @@ class RoomManager:
             doc.apply_update(seed.update)
             room = Room(
                 room_id, doc, seed.client_id, path, seed.disk_hash, self.store, self.worker,
-                self.settings, snapshot_bytes=len(seed.update),
+                self.settings, snapshot_bytes=len(seed.update), autosaver=self.autosaver,
             )
             log.info("room %s: seeded from %s", room_id, path)
             self._opened(room)
@@ -151,6 +156,7 @@ class RoomManager:
         room = Room(
             room_id, doc, stored.seed_client_id, path, stored.disk_hash, self.store, self.worker,
             self.settings, tail_updates=len(stored.tail), snapshot_bytes=len(stored.snapshot),
+            autosaver=self.autosaver,
         )
         room.pending_hash = stored.pending_hash
         await asyncio.to_thread(notebook_io.remove_stale_temporaries, str(path))
@@ -180,6 +186,7 @@ class RoomManager:
 
     def _tick(self) -> None:
         now = time.monotonic()
+        watched: list[Room] = []
         for room in self.open_rooms():
             if room.closing:
                 continue
@@ -188,7 +195,26 @@ class RoomManager:
                 self._spawn(self._unload(room))
             else:
                 room.remove_outdated_presence()
-                self._spawn(room.check_disk())
+                watched.append(room)
+        if watched and not self._checking_disk:
+            self._checking_disk = True
+            self._spawn(self._check_disks(watched))
+
+    async def _check_disks(self, rooms: list[Room]) -> None:
+        """Stat every open room's file in one thread hop; rooms whose file changed look closer.
+
+        A task and a thread hop per room and tick cost a third of a core with 2,000 rooms.
+        """
+        try:
+            paths = [room.path for room in rooms]
+            signatures = await asyncio.to_thread(
+                lambda: [notebook_io.stat_signature(path) for path in paths]
+            )
+            for room, signature in zip(rooms, signatures):
+                if signature is not None and signature != room.disk_signature and not room.closing:
+                    self._spawn(room.check_disk())
+        finally:
+            self._checking_disk = False
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
