@@ -40,6 +40,7 @@ from tornado.web import Application
 from collab_server.routes import make_app
 from collab_server.services import Services, Settings
 from crdt import protocol
+from crdt.room import RoomSettings
 from tests.yclient import YClient
 
 MiB = 1024 * 1024
@@ -54,17 +55,24 @@ class Sizes:
     store_cells: int
     store_output_lines: int
     keystrokes: int
+    stall_seconds: float
 
 
-FULL = Sizes(open_cells=1000, repeats=20, store_cells=3000, store_output_lines=7, keystrokes=10_000)
-SMOKE = Sizes(open_cells=100, repeats=3, store_cells=300, store_output_lines=7, keystrokes=500)
+FULL = Sizes(
+    open_cells=1000, repeats=20, store_cells=3000, store_output_lines=7, keystrokes=10_000,
+    stall_seconds=10.0,
+)  # fmt: skip
+SMOKE = Sizes(
+    open_cells=100, repeats=3, store_cells=300, store_output_lines=7, keystrokes=500,
+    stall_seconds=1.0,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Row:
     metric: str
     ours: float
-    anchor: float
+    anchor: float | None
     unit: str
     anchor_name: str
 
@@ -161,13 +169,16 @@ class BenchServer:
 
 
 @contextlib.asynccontextmanager
-async def running_server(folder: Path) -> AsyncIterator[BenchServer]:
-    """A server with default room settings that unloads a room as soon as its last client leaves."""
+async def running_server(
+    folder: Path, room: RoomSettings | None = None
+) -> AsyncIterator[BenchServer]:
+    """A server (default room settings unless given) that unloads a room as soon as its last client leaves."""
     settings = Settings(
         root_dir=folder / "notebooks",
         data_dir=folder / "data",
         room_idle_timeout=0.0,
         disk_poll_interval=POLL,
+        room=room or RoomSettings(),
     )
     services = Services(settings)
     await services.start()
@@ -386,6 +397,117 @@ async def type_keystrokes(writer: YClient, reader: YClient, count: int) -> list[
     return drops
 
 
+def first_struct(update: bytes) -> tuple[int, int] | None:
+    """(client, clock) of a Yjs v1 update's first struct; None if it only deletes."""
+    pos = 0
+
+    def varuint() -> int:
+        nonlocal pos
+        value, shift = 0, 0
+        while True:
+            byte = update[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return value
+
+    if varuint() == 0:  # number of clients with structs
+        return None
+    varuint()  # number of structs
+    return varuint(), varuint()
+
+
+def time_to_durable(server: BenchServer, writer: YClient) -> list[float]:
+    """Milliseconds from each of ``writer``'s insertions to its commit in the server's store.
+
+    Both ends are in this process: the writer's transactions are timed on its
+    document, the commits on the store's futures, matched by (client, clock).
+    """
+    made: dict[int, float] = {}
+    durable: list[float] = []
+    writer_id = writer.doc.client_id
+
+    def on_change(event: Any) -> None:
+        key = first_struct(event.update)
+        if key is not None and key[0] == writer_id:
+            made[key[1]] = time.perf_counter()
+
+    writer.doc.observe(on_change)
+    store = server.services.store
+    append = store.append
+
+    def timed_append(room_id: str, update: bytes, username: str | None) -> asyncio.Future[None]:
+        future = append(room_id, update, username)
+        key = first_struct(update)
+        started = made.pop(key[1], None) if key is not None and key[0] == writer_id else None
+        if started is not None:
+            future.add_done_callback(
+                lambda _: durable.append((time.perf_counter() - started) * 1000)
+            )
+        return future
+
+    store.append = timed_append  # type: ignore[method-assign]
+    return durable
+
+
+async def autosave_stall(sizes: Sizes, folder: Path) -> list[Row]:
+    """The event loop's longest stall while a busy 1,000-cell room autosaves again and again.
+
+    One client types a keystroke every 20 ms; the room saves 0.1 s after a
+    change, so saves follow each other as fast as the autosaver allows. A
+    task measures how late a 1 ms sleep wakes up. Anchor: a naive save on the
+    loop, ``YNotebook.get()`` + ``nbformat.writes`` of the same document.
+    """
+    data = make_notebook(sizes.open_cells)
+    settings = RoomSettings(save_delay=0.1)
+    async with running_server(folder, settings) as server:
+        room_id = await server.add_notebook("busy.ipynb", data)
+        _, writer = await time_to_sync(server.ws_url(room_id), server.token)
+        room = server.services.rooms.get(room_id)
+        assert room is not None
+        saves = 0
+        save = room.save
+
+        async def counted_save() -> None:
+            nonlocal saves
+            await save()
+            saves += 1
+
+        room.save = counted_save  # type: ignore[method-assign]
+        stalls: list[float] = []
+        typing = True
+
+        async def watch() -> None:
+            while typing:
+                before = time.perf_counter()
+                await asyncio.sleep(0.001)
+                stalls.append((time.perf_counter() - before - 0.001) * 1000)
+
+        watcher = asyncio.create_task(watch())
+        source = writer.notebook.ycells[sizes.open_cells // 2]["source"]
+        deadline = time.perf_counter() + sizes.stall_seconds
+        while time.perf_counter() < deadline:
+            source.insert(0, "x")
+            await asyncio.sleep(0.02)
+        typing = False
+        await watcher
+        await writer.close()
+        naive = []
+        for _ in range(3):
+            started = time.perf_counter()
+            nbformat.writes(nbformat.from_dict(room.notebook.get()))
+            naive.append((time.perf_counter() - started) * 1000)
+    print(f"autosave while typing: {saves} saves in {sizes.stall_seconds:.0f} s, "
+          f"{len(stalls)} loop samples")  # fmt: skip
+    anchor = "naive save on the loop: YNotebook.get + nbformat.writes"
+    return [
+        Row(f"autosave of {sizes.open_cells} cells while typing: worst loop stall",
+            max(stalls), min(naive), "ms", anchor),
+        Row("  same, p99 loop stall", percentile(stalls, 99), min(naive), "ms", anchor),
+    ]  # fmt: skip
+
+
 async def describe_store(server: BenchServer, room_id: str) -> tuple[str, int]:
     """What is stored for the room, in words, and how many updates its tail holds."""
     stored = await server.services.store.load(room_id)
@@ -413,6 +535,7 @@ async def store_size(sizes: Sizes, folder: Path) -> list[Row]:
         url = server.ws_url(room_id)
         _, writer = await time_to_sync(url, server.token)
         _, reader = await time_to_sync(url, server.token)
+        durable = time_to_durable(server, writer)
         start = time.perf_counter()
         drops = await type_keystrokes(writer, reader, sizes.keystrokes)
         seconds = time.perf_counter() - start
@@ -442,6 +565,8 @@ async def store_size(sizes: Sizes, folder: Path) -> list[Row]:
     k = f"{sizes.keystrokes} keystrokes"
     name = f".ipynb size ({size / 1024:.0f} KiB)"
     return [
+        Row(f"keystroke made -> durable in the store, p50", percentile(durable, 50), None, "ms", ""),
+        Row(f"keystroke made -> durable in the store, p95", percentile(durable, 95), None, "ms", ""),
         Row(f"store after {k}, room open", live, size, "B", name),
         Row("  SQLite updates.db + -wal, room open", live_file, size, "B", name),
         Row("store after room unloaded", after, size, "B", name),
@@ -464,8 +589,8 @@ def print_table(rows: list[Row]) -> None:
         (
             r.metric,
             fmt(r.ours, r.unit),
-            fmt(r.anchor, r.unit),
-            f"{r.ours / r.anchor:.2f}x",
+            "-" if r.anchor is None else fmt(r.anchor, r.unit),
+            "-" if not r.anchor else f"{r.ours / r.anchor:.2f}x",
             r.anchor_name,
         )
         for r in rows
@@ -480,6 +605,7 @@ async def main(sizes: Sizes) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-open-store-") as tmp:
         rows = await open_notebook(sizes, Path(tmp) / "open")
         rows += await store_size(sizes, Path(tmp) / "store")
+        rows += await autosave_stall(sizes, Path(tmp) / "autosave")
     print_table(rows)
 
 

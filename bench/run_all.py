@@ -45,6 +45,8 @@ TARGETS = {
         r"open \d+ cells, loaded, 1 client in, p95": "<= 20 ms",
         r"store after \d+ keystrokes, room open": "<= 3x anchor",
         r"store after room unloaded": "<= 3x anchor",
+        r"keystroke made -> durable in the store, p95": "<= 500 ms",
+        r"autosave of \d+ cells while typing: worst loop stall": "<= 10 ms",
     },
     "execution_log": {
         r"sqlite: executions logged/s, flood \(durable\)": ">= 2000 /s",
