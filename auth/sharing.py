@@ -106,14 +106,10 @@ class Sharing:
 
     # ---- roles -----------------------------------------------------------------------
 
-    @staticmethod
-    def owns(user: User, path: str) -> bool:
-        """Whether the user owns the notebook at ``path`` (its folder is theirs, or they are admin)."""
-        return user.admin or user.name == owner_name(path)
-
     def role_of(self, user: User, notebook_id: str, path: str) -> Role | None:
         """The user's role on the notebook at ``path``, or None if they have no access."""
-        if self.owns(user, path):
+        owner = owner_name(path)
+        if user.admin or user.name == owner:
             return Role.OWNER
         now = time.time()
         with self.engine.begin() as conn:
@@ -142,7 +138,7 @@ class Sharing:
                     )
                 ).scalars()
             ]
-            if self.is_tutor_of(conn, user, owner_name(path)):
+            if self.is_tutor_of(conn, user, owner):
                 roles.append(Role.VIEWER)
         return max(roles, default=None)
 

@@ -399,23 +399,11 @@ async def type_keystrokes(writer: YClient, reader: YClient, count: int) -> list[
 
 def first_struct(update: bytes) -> tuple[int, int] | None:
     """(client, clock) of a Yjs v1 update's first struct; None if it only deletes."""
-    pos = 0
-
-    def varuint() -> int:
-        nonlocal pos
-        value, shift = 0, 0
-        while True:
-            byte = update[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value
-
-    if varuint() == 0:  # number of clients with structs
+    reader = protocol.Reader(update)
+    if reader.varuint() == 0:  # number of clients with structs
         return None
-    varuint()  # number of structs
-    return varuint(), varuint()
+    reader.varuint()  # number of structs
+    return reader.varuint(), reader.varuint()
 
 
 def time_to_durable(server: BenchServer, writer: YClient) -> list[float]:

@@ -40,7 +40,7 @@ class Access:
     async def notebook_role(self, user: User, notebook_id: str) -> tuple[Role, str]:
         """(role, path) of the user on a notebook; NotebookNotFound if they have none."""
         path = await self.contents.path_for_id(notebook_id)
-        if self.sharing.owns(user, path):
+        if self.owns_folder(user, path):
             return Role.OWNER, path  # no database round trip
         role = await asyncio.to_thread(self.sharing.role_of, user, notebook_id, path)
         if role is None:

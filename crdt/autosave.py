@@ -33,13 +33,12 @@ class Autosaver:
         self.share = share
         self._due: dict[str, Save] = {}
         self._wakeup = asyncio.Event()
-        self._stopping = False
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def request(self, key: str, save: Save) -> None:
         """Queue ``save`` for ``key`` unless one is already queued."""
-        if self._stopping:
+        if self._stop.is_set():
             return
         self._due.setdefault(key, save)
         self._wakeup.set()
@@ -57,18 +56,17 @@ class Autosaver:
 
     async def stop(self) -> None:
         """Finish the save in progress, if any; queued ones are left to their rooms' close."""
-        self._stopping = True
+        self._stop.set()
         self._due.clear()
         self._wakeup.set()
-        self._stop.set()
         if self._task is not None:
             await self._task
 
     async def _run(self) -> None:
-        while not self._stopping:
+        while not self._stop.is_set():
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._due and not self._stopping:
+            while self._due and not self._stop.is_set():
                 key = next(iter(self._due))
                 save = self._due.pop(key)
                 started = time.monotonic()

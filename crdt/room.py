@@ -23,11 +23,11 @@ from jupyter_ydoc import YNotebook
 from pycrdt import Doc, TransactionEvent
 
 from . import notebook_io, protocol
+from .autosave import Autosaver
 from .awareness import AwarenessRelay
 from .channel import Connection
 from .errors import ProtocolError, StaleClient
 from .store import UpdateStore
-from .autosave import Autosaver
 from .updates import check_update
 
 log = logging.getLogger(__name__)
@@ -64,9 +64,9 @@ class Room:
         store: UpdateStore,
         worker: notebook_io.NotebookWorker,
         settings: RoomSettings,
+        autosaver: Autosaver,
         tail_updates: int = 0,
         snapshot_bytes: int = 0,
-        autosaver: Autosaver | None = None,
     ) -> None:
         self.room_id = room_id
         self.doc = doc
@@ -79,7 +79,7 @@ class Room:
         self.store = store
         self.worker = worker
         self.settings = settings
-        self.autosaver = autosaver  # None: each room saves on its own
+        self.autosaver = autosaver
         self.awareness = AwarenessRelay(settings.max_awareness_state_bytes)
         self.connections: set[Connection] = set()
         # Connections whose sync step 1 was answered: only they get document updates.
@@ -94,7 +94,6 @@ class Room:
         self._version = 0
         self._saved_version = 0
         self._save_handle: asyncio.TimerHandle | None = None
-        self._save_task: asyncio.Task[None] | None = None
         self._tail_updates = tail_updates
         self._tail_bytes = 0
         self._compact_scheduled = False
@@ -278,13 +277,7 @@ class Room:
 
     def _start_save(self) -> None:
         self._save_handle = None
-        if self.autosaver is not None:
-            self.autosaver.request(self.room_id, self.save)
-            return
-        if self._save_task is not None and not self._save_task.done():
-            self._schedule_save()  # one save at a time; try again after this one
-            return
-        self._save_task = asyncio.create_task(self.save(), name=f"save-{self.room_id}")
+        self.autosaver.request(self.room_id, self.save)
 
     @property
     def dirty(self) -> bool:
@@ -393,10 +386,9 @@ class Room:
             if self._save_handle is not None:
                 self._save_handle.cancel()
                 self._save_handle = None
-            if self.autosaver is not None:
-                self.autosaver.cancel(self.room_id)  # saved below; disk_lock waits for one running
-            if self._save_task is not None:
-                await self._save_task
+            self.autosaver.cancel(self.room_id)
+            async with self.disk_lock:
+                pass  # an autosave in progress finishes first
             if save and not self._failed:
                 await self.save()
                 if self._tail_updates:

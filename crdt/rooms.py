@@ -144,7 +144,7 @@ class RoomManager:
             doc.apply_update(seed.update)
             room = Room(
                 room_id, doc, seed.client_id, path, seed.disk_hash, self.store, self.worker,
-                self.settings, snapshot_bytes=len(seed.update), autosaver=self.autosaver,
+                self.settings, self.autosaver, snapshot_bytes=len(seed.update),
             )
             log.info("room %s: seeded from %s", room_id, path)
             self._opened(room)
@@ -155,8 +155,8 @@ class RoomManager:
                 doc.apply_update(update)
         room = Room(
             room_id, doc, stored.seed_client_id, path, stored.disk_hash, self.store, self.worker,
-            self.settings, tail_updates=len(stored.tail), snapshot_bytes=len(stored.snapshot),
-            autosaver=self.autosaver,
+            self.settings, self.autosaver, tail_updates=len(stored.tail),
+            snapshot_bytes=len(stored.snapshot),
         )
         room.pending_hash = stored.pending_hash
         await asyncio.to_thread(notebook_io.remove_stale_temporaries, str(path))
