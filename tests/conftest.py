@@ -191,6 +191,7 @@ async def make_server(dirs: tuple[Path, Path]) -> AsyncIterator[ServerFactory]:
         )
         max_message_size = overrides.pop("max_message_size", 16 * 1024 * 1024)
         allowed_origins = overrides.pop("allowed_origins", frozenset())
+        max_send_buffer = overrides.pop("max_send_buffer", 64 * 1024 * 1024)
         overrides.setdefault(
             "kernel_pool",
             KernelPool(pool_size=0, max_spares=0, check_interval=0.1, startup_timeout=30),
@@ -207,7 +208,7 @@ async def make_server(dirs: tuple[Path, Path]) -> AsyncIterator[ServerFactory]:
         sock, port = bind_unused_port()
         app = make_app(
             services,
-            max_send_buffer=64 * 1024 * 1024,
+            max_send_buffer=max_send_buffer,
             allowed_origins=allowed_origins,
             websocket_max_message_size=max_message_size,
         )

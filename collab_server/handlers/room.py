@@ -12,6 +12,7 @@ read-only.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import struct
@@ -122,6 +123,7 @@ class RoomHandler(websocket.WebSocketHandler):
         self.max_send_buffer = max_send_buffer
         self.session_days = session_days
         self._queued_bytes = 0
+        self._outbox: list[bytes] = []
         self._closed = False
         self._credentials: Credentials | None = None
         self._presence: dict[str, Any] | None = None
@@ -248,17 +250,29 @@ class RoomHandler(websocket.WebSocketHandler):
         if self._queued_bytes > self.max_send_buffer:
             self.close(WS_CLIENT_TOO_SLOW, "client too slow: too many messages waiting")
             return
+        # Frames sent in one pass of the event loop leave in one write (one syscall):
+        # a busy room sends each client many small frames at once.
+        frame = binary_frame(message)
+        self._outbox.append(frame)
+        self._queued_bytes += len(frame)
+        if len(self._outbox) == 1:
+            asyncio.get_running_loop().call_soon(self._write_outbox)
+
+    def _write_outbox(self) -> None:
+        frames, self._outbox = self._outbox, []
+        if not frames or self._closed:
+            return
         protocol = self.ws_connection
         if protocol is None or protocol.stream is None or protocol.is_closing():
             return
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
         try:
-            # Straight to the stream: write_message would frame the message once
+            # Straight to the stream: write_message would frame each message once
             # per recipient and wrap each write in a Task.
-            future = protocol.stream.write(binary_frame(message))
+            future = protocol.stream.write(data)
         except StreamClosedError:
             return
-        size = len(message)
-        self._queued_bytes += size
+        size = len(data)
 
         def sent(f: Any) -> None:
             self._queued_bytes -= size
@@ -270,6 +284,7 @@ class RoomHandler(websocket.WebSocketHandler):
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         if self._closed:
             return
+        self._write_outbox()  # what was sent before the close frame goes first
         self._closed = True
         self.live.discard(self)
         super().close(code, reason)
