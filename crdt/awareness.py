@@ -58,18 +58,16 @@ class AwarenessRelay:
 
     def apply(
         self, owner: object, payload: bytes, identity: dict[str, Any] | None = None
-    ) -> bytes | None:
+    ) -> list[AwarenessEntry]:
         """Apply an awareness update sent by ``owner``.
 
         ``identity``, if given, replaces the ``user`` field of every state the
-        update carries. Returns the awareness message to forward to the other
-        connections, or None when nothing changed. Raises ProtocolError,
-        having changed nothing, if the update is malformed or a state is
-        invalid.
+        update carries. Returns the entries that changed something, to forward
+        to the other connections. Raises ProtocolError, having changed
+        nothing, if the update is malformed or a state is invalid.
         """
         entries = decode_awareness_update(payload)
         accepted: list[AwarenessEntry] = []
-        rewritten = False
         for entry in entries:
             if self._accepts(owner, entry):
                 if not entry.removed:
@@ -81,10 +79,9 @@ class AwarenessRelay:
                         entry = AwarenessEntry(
                             entry.client_id, entry.clock, json.dumps(state, separators=(",", ":"))
                         )
-                        rewritten = True
                 accepted.append(entry)
         if not accepted:
-            return None
+            return accepted
         now = time.monotonic()
         owned = self._owned.setdefault(owner, set())
         for entry in accepted:
@@ -96,9 +93,7 @@ class AwarenessRelay:
                 self._clients[entry.client_id] = _ClientPresence(
                     entry.clock, entry.state_json, owner, now
                 )
-        if len(accepted) == len(entries) and not rewritten:
-            return awareness_message(payload)
-        return awareness_message(encode_awareness_update(accepted))
+        return accepted
 
     def _accepts(self, owner: object, entry: AwarenessEntry) -> bool:
         current = self._clients.get(entry.client_id)
@@ -118,12 +113,12 @@ class AwarenessRelay:
     def _may_own_another(self, owner: object) -> bool:
         return len(self._owned.get(owner, ())) < self.max_ids_per_connection
 
-    def remove_owner(self, owner: object) -> bytes | None:
-        """Remove every client id of a closed connection; returns the message to send."""
+    def remove_owner(self, owner: object) -> list[AwarenessEntry]:
+        """Remove every client id of a closed connection; returns the removals to send."""
         ids = self._owned.pop(owner, set())
         return self._remove(ids)
 
-    def remove_outdated(self, max_age: float) -> bytes | None:
+    def remove_outdated(self, max_age: float) -> list[AwarenessEntry]:
         """Remove states not renewed for ``max_age`` seconds (clients renew every 15 s)."""
         limit = time.monotonic() - max_age
         stale = {
@@ -135,7 +130,7 @@ class AwarenessRelay:
             ids -= stale
         return self._remove(stale)
 
-    def _remove(self, ids: set[int]) -> bytes | None:
+    def _remove(self, ids: set[int]) -> list[AwarenessEntry]:
         removed = []
         now = time.monotonic()
         for cid in ids:
@@ -144,9 +139,7 @@ class AwarenessRelay:
                 continue
             self._clients[cid] = _ClientPresence(presence.clock, "null", None, now)
             removed.append(AwarenessEntry(cid, presence.clock, "null"))
-        if not removed:
-            return None
-        return awareness_message(encode_awareness_update(removed))
+        return removed
 
     def full_message(self) -> bytes | None:
         """The presence of everyone in the room, for a newcomer; None if nobody."""

@@ -215,12 +215,17 @@ def decode_awareness_update(payload: bytes) -> list[AwarenessEntry]:
 
 
 def encode_awareness_update(entries: list[AwarenessEntry]) -> bytes:
-    parts = [encode_varuint(len(entries))]
-    for entry in entries:
-        parts.append(encode_varuint(entry.client_id))
-        parts.append(encode_varuint(entry.clock))
-        parts.append(encode_varstring(entry.state_json))
-    return b"".join(parts)
+    return join_awareness_entries([encode_awareness_entry(entry) for entry in entries])
+
+
+def encode_awareness_entry(entry: AwarenessEntry) -> bytes:
+    """One entry of an awareness update; see :func:`join_awareness_entries`."""
+    return encode_varuint(entry.client_id) + encode_varuint(entry.clock) + encode_varstring(entry.state_json)
+
+
+def join_awareness_entries(encoded: list[bytes]) -> bytes:
+    """An awareness update made of entries encoded by :func:`encode_awareness_entry`."""
+    return encode_varuint(len(encoded)) + b"".join(encoded)
 
 
 def _finite(text: str) -> float:

@@ -99,6 +99,8 @@ class Room:
         self._compact_scheduled = False
         self._snapshot_bytes = snapshot_bytes
         self._failed = False
+        # client id -> (encoded awareness entry, sending connection), until sent
+        self._presence_queue: dict[int, tuple[bytes, Connection | None]] = {}
         self._subscription = doc.observe(self._on_transaction)
 
     # ---- clients ----------------------------------------------------------------
@@ -132,9 +134,7 @@ class Room:
         self.connections.discard(conn)
         self._answered.discard(conn)
         self.last_active = time.monotonic()
-        removal = self.awareness.remove_owner(conn)
-        if removal is not None:
-            self._broadcast(removal, exclude=None)
+        self._relay_presence(self.awareness.remove_owner(conn), None)
 
     def receive(self, conn: Connection, data: bytes) -> None:
         """Handle one message from ``conn``.
@@ -150,9 +150,7 @@ class Room:
             else:
                 self._apply_client_update(conn, message)
         elif isinstance(message, protocol.AwarenessMessage):
-            forward = self.awareness.apply(conn, message.payload, conn.presence_user)
-            if forward is not None:
-                self._broadcast(forward, exclude=conn)
+            self._relay_presence(self.awareness.apply(conn, message.payload, conn.presence_user), conn)
         elif isinstance(message, protocol.QueryAwarenessMessage):
             presence = self.awareness.full_message()
             if presence is not None:
@@ -412,9 +410,41 @@ class Room:
         await self._closed.wait()
 
     def remove_outdated_presence(self) -> None:
-        removal = self.awareness.remove_outdated(self.settings.awareness_timeout)
-        if removal is not None:
-            self._broadcast(removal, exclude=None)
+        self._relay_presence(self.awareness.remove_outdated(self.settings.awareness_timeout), None)
+
+    # ---- presence --------------------------------------------------------------------
+
+    def _relay_presence(self, entries: list[protocol.AwarenessEntry], sender: Connection | None) -> None:
+        """Forward presence changes to everyone but their sender.
+
+        Changes made in one pass of the event loop leave as one message: when
+        every client renews its presence at once, each gets one message rather
+        than one per client, and y-websocket clients, which echo every
+        awareness message they apply, echo one.
+        """
+        if not entries:
+            return
+        if not self._presence_queue:
+            asyncio.get_running_loop().call_soon(self._send_presence)
+        for entry in entries:
+            self._presence_queue.pop(entry.client_id, None)  # the latest change, in its order
+            self._presence_queue[entry.client_id] = (protocol.encode_awareness_entry(entry), sender)
+
+    def _send_presence(self) -> None:
+        queued, self._presence_queue = self._presence_queue, {}
+        if not queued:
+            return
+        everything = protocol.awareness_message(
+            protocol.join_awareness_entries([encoded for encoded, _ in queued.values()])
+        )
+        senders = {sender for _, sender in queued.values() if sender is not None}
+        for conn in list(self.connections):
+            if conn not in senders:
+                conn.send(everything)
+                continue
+            others = [encoded for encoded, sender in queued.values() if sender is not conn]
+            if others:
+                conn.send(protocol.awareness_message(protocol.join_awareness_entries(others)))
 
 
 def _log_failure(future: asyncio.Future[Any]) -> None:

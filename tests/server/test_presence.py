@@ -7,6 +7,7 @@ from typing import Any
 
 from pycrdt import Map
 
+from crdt import protocol
 from tests.conftest import Server, ServerFactory
 from tests.yclient import YClient
 
@@ -68,3 +69,55 @@ async def test_anyone_in_the_room_raises_a_hand_and_a_tutor_lowers_it(
     assert stranger == {"students": []}
     outsider = await server.api("POST", f"/api/notebooks/{notebook_id}/hand", {}, user="mallory")
     assert outsider.code == 404
+
+
+class _Recorder:
+    """A connection held by the test itself, so that messages reach the room in one pass."""
+
+    can_write = True
+
+    def __init__(self, name: str) -> None:
+        self.username = name
+        self.presence_user = {"username": name}
+        self.sent: list[bytes] = []
+
+    def send(self, message: bytes) -> None:
+        self.sent.append(message)
+
+    def close(self, code: int, reason: str) -> None:
+        pass
+
+
+def _presence_messages(conn: _Recorder) -> list[list[protocol.AwarenessEntry]]:
+    return [
+        protocol.decode_awareness_update(m.payload)
+        for m in map(protocol.decode_message, conn.sent)
+        if isinstance(m, protocol.AwarenessMessage)
+    ]
+
+
+async def test_presence_renewed_at_once_reaches_each_client_as_one_message(server: Server) -> None:
+    notebook_id = await server.create_notebook("alice/burst.ipynb")
+    async with YClient(server.ws_url(notebook_id), server.token("alice")) as alice:
+        room = server.services.rooms.get(notebook_id)
+        assert room is not None
+        people = [_Recorder(name) for name in ("u0", "u1", "u2")]
+        for person in people:
+            room.join(person)
+        seen_before = len(alice.awareness_messages)
+        for n, person in enumerate(people):
+            entry = protocol.AwarenessEntry(100 + n, 1, json.dumps({"cursor": n}))
+            update = protocol.awareness_message(protocol.encode_awareness_update([entry]))
+            room.receive(person, update)
+        await alice.wait_for(lambda: set(alice.present()) == {100, 101, 102}, timeout=10)
+        assert len(alice.awareness_messages) == seen_before + 1
+        for n, person in enumerate(people):
+            [message] = _presence_messages(person)
+            states = {e.client_id: json.loads(e.state_json) for e in message}
+            assert states == {
+                100 + k: {"cursor": k, "user": {"username": f"u{k}"}} for k in range(3) if k != n
+            }
+        for person in people:
+            room.leave(person)
+        await alice.wait_for(lambda: alice.present() == {}, timeout=10)
+        assert len(alice.awareness_messages) == seen_before + 2
