@@ -8,6 +8,7 @@ else, a ``collab_server_config.py`` file, and ``--Class.trait=value`` flags
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from pathlib import Path
@@ -178,6 +179,17 @@ class CollabServer(Application):
     worker_processes = Integer(
         1, config=True, help="Processes that convert between .ipynb files and documents."
     )
+    gc_threshold = List(
+        Integer(),
+        [50_000, 20, 10],
+        minlen=3,
+        maxlen=3,
+        config=True,
+        help="Python's garbage collector thresholds (gc.set_threshold). With its default, "
+        "(700, 10, 10), what each of thousands of sockets holds while it waits for the next "
+        "message reaches the oldest generation, whose collections then stop the server for up "
+        "to a second; these let that state die young.",
+    )
     max_output_bytes = Integer(
         1024 * 1024,
         config=True,
@@ -259,11 +271,19 @@ class CollabServer(Application):
             sockets = bind_sockets(self.port, self.ip)
             server.add_sockets(sockets)
             port = sockets[0].getsockname()[1]
+            tune_gc(self.gc_threshold)
             print(f"collab-server listening on http://{self.ip}:{port}/", flush=True)
             await stop.wait()
             log.info("shutting down: saving open notebooks")
             server.stop()
             await server.close_all_connections()
+
+
+def tune_gc(threshold: list[int]) -> None:
+    """Leave what startup made out of every later collection, then set the thresholds."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*threshold)
 
 
 def main() -> None:

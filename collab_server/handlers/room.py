@@ -123,7 +123,7 @@ class RoomHandler(websocket.WebSocketHandler):
         self.max_send_buffer = max_send_buffer
         self.session_days = session_days
         self._queued_bytes = 0
-        self._outbox: list[bytes] = []
+        self._outbox: list[bytes] | None = None  # frames waiting for the end of this pass
         self._closed = False
         self._credentials: Credentials | None = None
         self._presence: dict[str, Any] | None = None
@@ -250,22 +250,27 @@ class RoomHandler(websocket.WebSocketHandler):
         if self._queued_bytes > self.max_send_buffer:
             self.close(WS_CLIENT_TOO_SLOW, "client too slow: too many messages waiting")
             return
-        # Frames sent in one pass of the event loop leave in one write (one syscall):
-        # a busy room sends each client many small frames at once.
         frame = binary_frame(message)
-        self._outbox.append(frame)
         self._queued_bytes += len(frame)
-        if len(self._outbox) == 1:
-            asyncio.get_running_loop().call_soon(self._write_outbox)
+        if self._outbox is not None:
+            self._outbox.append(frame)
+            return
+        # The first frame of a pass of the event loop leaves at once; the others
+        # in one write at the end of the pass (a busy room sends a client many
+        # small frames at once, and each write is a syscall).
+        self._write(frame)
+        self._outbox = []
+        asyncio.get_running_loop().call_soon(self._write_outbox)
 
     def _write_outbox(self) -> None:
-        frames, self._outbox = self._outbox, []
-        if not frames or self._closed:
-            return
+        frames, self._outbox = self._outbox, None
+        if frames:
+            self._write(frames[0] if len(frames) == 1 else b"".join(frames))
+
+    def _write(self, data: bytes) -> None:
         protocol = self.ws_connection
-        if protocol is None or protocol.stream is None or protocol.is_closing():
+        if self._closed or protocol is None or protocol.stream is None or protocol.is_closing():
             return
-        data = frames[0] if len(frames) == 1 else b"".join(frames)
         try:
             # Straight to the stream: write_message would frame each message once
             # per recipient and wrap each write in a Task.
