@@ -11,6 +11,7 @@ import pytest
 import websockets
 from tornado.websocket import WebSocketProtocol13
 
+from collab_server.errors import WS_CLIENT_TOO_SLOW
 from collab_server.handlers.room import binary_frame
 from crdt import protocol
 from tests.conftest import ServerFactory, wait_until
@@ -77,8 +78,9 @@ async def test_a_client_that_stops_reading_is_dropped_and_the_room_carries_on(
         assert alice.sources() == bob.sources()
         assert len(bob.sources()[0]) == 200 * 32 * 1024
         assert not alice.closed.is_set() and not bob.closed.is_set()
-    # The stalled client, reading again, finds its connection closed.
-    with pytest.raises(websockets.ConnectionClosed):
+    # The stalled client, reading again, finds what was queued, then the close.
+    with pytest.raises(websockets.ConnectionClosed) as closed:
         async with asyncio.timeout(TIMEOUT):
             while True:
                 await stalled.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == WS_CLIENT_TOO_SLOW
