@@ -181,7 +181,7 @@ class CollabServer(Application):
     )
     gc_threshold = List(
         Integer(),
-        [50_000, 20, 10],
+        [20_000, 50, 10],
         minlen=3,
         maxlen=3,
         config=True,
