@@ -268,16 +268,19 @@ class RoomHandler(websocket.WebSocketHandler):
             self._write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def _write(self, data: bytes) -> None:
+        """Write queued frames to the stream; their bytes stay queued until written."""
+        size = len(data)
         protocol = self.ws_connection
         if self._closed or protocol is None or protocol.stream is None or protocol.is_closing():
+            self._queued_bytes -= size
             return
         try:
             # Straight to the stream: write_message would frame each message once
             # per recipient and wrap each write in a Task.
             future = protocol.stream.write(data)
         except StreamClosedError:
+            self._queued_bytes -= size
             return
-        size = len(data)
 
         def sent(f: Any) -> None:
             self._queued_bytes -= size

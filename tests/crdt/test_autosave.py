@@ -8,6 +8,7 @@ import time
 import pytest
 
 from crdt.autosave import Autosaver
+from tests.conftest import wait_until
 
 
 class Saves:
@@ -31,12 +32,6 @@ class Saves:
         return save
 
 
-async def until(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
-
-
 async def test_saves_run_one_at_a_time_in_order_and_a_repeat_request_is_one_save() -> None:
     saves = Saves(seconds=0.01)
     autosaver = Autosaver(share=1.0)
@@ -44,11 +39,11 @@ async def test_saves_run_one_at_a_time_in_order_and_a_repeat_request_is_one_save
     try:
         for key in ["a", "b", "a", "c", "b"]:
             autosaver.request(key, saves.of(key))
-        await until(lambda: len(saves.log) == 3)
+        await wait_until(lambda: len(saves.log) == 3)
         assert [key for key, _, _ in saves.log] == ["a", "b", "c"]
         assert saves.most_at_once == 1
         autosaver.request("a", saves.of("a"))  # after its save: saved again
-        await until(lambda: len(saves.log) == 4)
+        await wait_until(lambda: len(saves.log) == 4)
     finally:
         await autosaver.stop()
 
@@ -60,7 +55,7 @@ async def test_saves_rest_so_they_keep_to_their_share() -> None:
     try:
         for key in "abc":
             autosaver.request(key, saves.of(key))
-        await until(lambda: len(saves.log) == 3)
+        await wait_until(lambda: len(saves.log) == 3)
     finally:
         await autosaver.stop()
     for (_, _, finished), (_, next_started, _) in zip(saves.log, saves.log[1:]):
@@ -73,7 +68,7 @@ async def test_stop_finishes_the_running_save_and_drops_the_queue() -> None:
     await autosaver.start()
     autosaver.request("a", saves.of("a"))
     autosaver.request("b", saves.of("b"))
-    await until(lambda: saves.running == 1)
+    await wait_until(lambda: saves.running == 1)
     await autosaver.stop()
     assert [key for key, _, _ in saves.log] == ["a"]
     autosaver.request("c", saves.of("c"))  # refused once stopped
@@ -91,7 +86,7 @@ async def test_a_failing_save_does_not_stop_the_others(caplog: pytest.LogCapture
     try:
         autosaver.request("bad", broken)
         autosaver.request("good", saves.of("good"))
-        await until(lambda: len(saves.log) == 1)
+        await wait_until(lambda: len(saves.log) == 1)
     finally:
         await autosaver.stop()
     assert "autosave of bad failed" in caplog.text
