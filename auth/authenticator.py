@@ -10,13 +10,15 @@ admin status. A login either yields an :class:`AuthenticatedUser` or raises
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from typing import ClassVar, Generic, TypeVar
 
 from traitlets import Set, Unicode
 from traitlets.config import LoggingConfigurable
 
-from .users import NAME_PATTERN
+from .identity import User
+from .users import NAME_PATTERN, Users
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +108,36 @@ class Authenticator(LoggingConfigurable, Generic[AttemptT]):
             raise LoginRefused("This account may not log in here.")
         return replace(user, name=name, admin=admin, method_admin=user.admin)
 
+    async def log_in(self, attempt: AttemptT, users: Users) -> User:
+        """The whole login: authenticate, then find or create the account it maps to.
+
+        An OAuth identity may map to an account with another name ("alice-2"
+        when "alice" is taken): the lists then apply again to that account, so
+        nobody gets alice's rights by claiming her name. Raises LoginRefused,
+        or LoginConflict when the account cannot be used.
+        """
+        authenticated = await self.get_authenticated_user(attempt)
+        return await asyncio.to_thread(self._account, authenticated, users)
+
+    def _account(self, authenticated: AuthenticatedUser, users: Users) -> User:
+        if authenticated.provider != "oauth":
+            return users.login(authenticated.name, authenticated.provider, authenticated.admin)
+        account = users.oauth_account_name(
+            authenticated.issuer, authenticated.subject, authenticated.name
+        )
+        admin = authenticated.admin
+        if account != authenticated.name:
+            admin = self.check_account(account, authenticated.method_admin)
+        return users.login_oauth(
+            authenticated.issuer, authenticated.subject, authenticated.name, admin, account
+        )
+
     def check_account(self, name: str, method_admin: bool) -> bool:
         """Apply the block, allow and admin lists to the account ``name``; returns admin.
 
-        Called by the template, and again by the login flow when the account
-        gets another name than the one claimed (an OAuth name already taken):
-        the lists always apply to the account actually logged into.
+        Called by the template, and again by ``log_in`` when the account gets
+        another name than the one claimed (an OAuth name already taken): the
+        lists always apply to the account actually logged into.
         """
         if name in self.blocked_users:
             self.log.warning("login refused: %s is blocked", name)

@@ -1,6 +1,7 @@
-"""Who may do what with a notebook: owners, shares, share links and tutor groups.
+"""What the database grants on a notebook: shares, share links and tutor groups.
 
-A notebook belongs to the user whose folder holds it (``alice/...`` is
+The rules that turn these grants into what a user may do are in
+:mod:`auth.permissions`. A notebook belongs to the user whose folder holds it (``alice/...`` is
 Alice's). Its owner shares it with users or groups as viewer, editor or
 owner, or makes a link that carries a role and an expiry: whoever opens the
 link while it is valid gets that role for as long as the link stays valid
@@ -11,7 +12,6 @@ groups linked to it. Admins are owners of everything.
 
 from __future__ import annotations
 
-import enum
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 
 from .identity import User
+from .permissions import Role, owner_name
 from .schema import (
     bump_epoch,
     group_members,
@@ -35,30 +36,8 @@ from .users import UnknownGroup, UnknownUser
 LINK_PREFIX_LENGTH = 6
 
 
-class Role(enum.IntEnum):
-    """What a user may do with a notebook; each role includes the ones below it."""
-
-    VIEWER = 1  # see live content and presence, follow; never edit or run
-    EDITOR = 2  # edit and run code (as the notebook's owner)
-    OWNER = 3  # rename, delete, share
-
-    @classmethod
-    def parse(cls, text: object) -> Role:
-        if isinstance(text, str) and text.upper() in cls.__members__:
-            return cls[text.upper()]
-        raise InvalidShare('role must be "viewer", "editor" or "owner"')
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
 class InvalidShare(ValueError):
     """A share or link request that makes no sense (bad role, sharing with the owner...)."""
-
-
-class PermissionDenied(PermissionError):
-    """The user may not do this to this notebook."""
 
 
 class InvalidLink(LookupError):
@@ -87,11 +66,6 @@ class LinkInfo:
     users: int  # how many people opened it
 
 
-def owner_name(path: str) -> str:
-    """The owner of a notebook at ``path``: the name of its top-level folder."""
-    return path.strip("/").split("/", 1)[0]
-
-
 class Sharing:
     """Shares, links and role resolution. Methods block; call them from a thread.
 
@@ -106,11 +80,12 @@ class Sharing:
 
     # ---- roles -----------------------------------------------------------------------
 
-    def role_of(self, user: User, notebook_id: str, path: str) -> Role | None:
-        """The user's role on the notebook at ``path``, or None if they have no access."""
-        owner = owner_name(path)
-        if user.admin or user.name == owner:
-            return Role.OWNER
+    def grants(self, user: User, notebook_id: str, path: str) -> tuple[Role | None, bool]:
+        """What the database grants ``user`` on a notebook: (best shared role, tutors its owner).
+
+        Ownership and admin rights are not looked up here: they follow from the
+        path and the user (see :func:`auth.permissions.role_of`).
+        """
         now = time.time()
         with self.engine.begin() as conn:
             member_of = select(group_members.c.group_id).where(
@@ -138,16 +113,8 @@ class Sharing:
                     )
                 ).scalars()
             ]
-            if self.is_tutor_of(conn, user, owner):
-                roles.append(Role.VIEWER)
-        return max(roles, default=None)
-
-    def require(self, user: User, notebook_id: str, path: str, role: Role) -> Role:
-        """The user's role, if at least ``role``; else PermissionDenied (or NotFound-like None)."""
-        actual = self.role_of(user, notebook_id, path)
-        if actual is None or actual < role:
-            raise PermissionDenied(f"you need the {role.label} role on this notebook")
-        return actual
+            tutor = self.is_tutor_of(conn, user, owner_name(path))
+        return max(roles, default=None), tutor
 
     def is_tutor_of(self, conn: Connection, user: User, student: str) -> bool:
         """Whether ``user`` may watch ``student``'s notebooks through a tutor group."""

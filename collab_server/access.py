@@ -1,98 +1,119 @@
-"""What a user may do with a notebook or folder: identity meets sharing and the file tree.
+"""The authorizer: gathers the facts about a notebook or folder and asks the rules.
 
-Every user's notebooks live in a folder named after them at the root
-(``alice/...``). Folders are private to their owner (and admins); a
-notebook is reachable by anyone it is shared with. Someone with no access
-at all is told the notebook does not exist, so ids and paths do not leak.
+The rules themselves are in :mod:`auth.permissions`; this is the one place
+handlers ask them. A user with no access at all is told the thing does not
+exist (``NotebookNotFound``), so ids and paths do not leak; a user who may
+see it but not do this gets ``PermissionDenied``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from auth.identity import User
-from auth.sharing import PermissionDenied, Role, Sharing, owner_name
-from crdt.contents import ContentsManager
-from crdt.errors import AlreadyExists, NotebookNotFound
+from auth.permissions import Action, Hidden, Resource, Role, check, owner_name, role_of
+from auth.sharing import Sharing
+from crdt.contents import NOTEBOOK_SUFFIX, ContentsManager
+from crdt.errors import NotebookNotFound
 
 
-class Access:
-    """Authorization checks for handlers: each returns what it checked or raises.
+@dataclass(frozen=True, slots=True)
+class Granted:
+    """What a successful check found: the thing's path and the user's role on it."""
 
-    Raises NotebookNotFound when the user may not even know the thing exists,
-    PermissionDenied when they may see it but not do this.
+    path: str
+    role: Role
+    tutor: bool = False  # the user tutors the owner of ``path``
+
+
+class Authorizer:
+    """``require(user, action, ...)`` for every decision a handler makes.
+
+    Methods look up the notebook's path (by id) and the grants the database
+    holds (shares, links, tutor groups), then apply the rules. A user's own
+    folder, and admins' access, need no database round trip.
     """
 
-    def __init__(
-        self,
-        contents: ContentsManager,
-        sharing: Sharing,
-        prepare_home: Callable[[Path, User], None] | None = None,
-    ) -> None:
+    def __init__(self, contents: ContentsManager, sharing: Sharing) -> None:
         self.contents = contents
         self.sharing = sharing
-        self.prepare_home = prepare_home
-        self._homes: set[str] = set()  # folders known to exist and prepared
 
-    async def notebook_role(self, user: User, notebook_id: str) -> tuple[Role, str]:
-        """(role, path) of the user on a notebook; NotebookNotFound if they have none."""
-        path = await self.contents.path_for_id(notebook_id)
-        if self.owns_folder(user, path):
-            return Role.OWNER, path  # no database round trip
-        role = await asyncio.to_thread(self.sharing.role_of, user, notebook_id, path)
-        if role is None:
-            raise NotebookNotFound(f"no notebook with id {notebook_id!r}")
-        return role, path
+    async def require(
+        self,
+        user: User,
+        action: Action,
+        *,
+        notebook_id: str | None = None,
+        path: str | None = None,
+        subject: str = "",
+        target: str = "",
+    ) -> Granted:
+        """Check ``action`` on a notebook (by id) or on whatever is at ``path``.
 
-    async def require_notebook(self, user: User, notebook_id: str, role: Role) -> str:
-        """The notebook's path, if the user has at least ``role`` on it."""
-        actual, path = await self.notebook_role(user, notebook_id)
-        if actual < role:
-            raise PermissionDenied(f"you need the {role.label} role on this notebook")
-        return path
-
-    def owns_folder(self, user: User, path: str) -> bool:
-        """Whether ``path`` lies in the user's own folder (admins: anywhere)."""
-        return user.admin or (path != "" and owner_name(path) == user.name)
-
-    def require_folder(self, user: User, path: str) -> None:
-        """Writing at ``path`` (create, upload, move to, or list a folder) needs its owner."""
-        if not self.owns_folder(user, path):
-            raise PermissionDenied("only the owner of this folder can do that")
-
-    async def require_path(self, user: User, path: str, role: Role) -> None:
-        """``role`` on whatever is at ``path``: a notebook's sharing, or folder ownership.
-
-        For a folder, or anything in someone else's folder that is not a
-        notebook shared with the user, a user without access gets
-        NotebookNotFound.
+        Returns what was checked. Raises NotebookNotFound if the user may not
+        know it exists, PermissionDenied if they may see it but not do this.
         """
-        if self.owns_folder(user, path):
-            return
+        resource = await self._resource(user, action, notebook_id, path, subject, target)
         try:
-            notebook_id = await self.contents.id_for_path(path)
-        except NotebookNotFound:
-            raise NotebookNotFound(f"no file or folder {path!r}") from None
-        await self.require_notebook(user, notebook_id, role)
+            check(user, action, resource)
+        except Hidden:
+            what = f"no notebook with id {notebook_id!r}" if notebook_id else f"no file or folder {path!r}"
+            raise NotebookNotFound(what) from None
+        role = role_of(user, resource)
+        assert resource.path is not None and role is not None
+        return Granted(resource.path, role, resource.tutor)
 
-    async def ensure_home(self, user: User) -> None:
-        """Create the user's own folder if it does not exist yet."""
-        if user.name in self._homes:
-            return
+    async def is_authorized(
+        self, user: User, action: Action, *, notebook_id: str | None = None, path: str | None = None
+    ) -> bool:
+        """Whether ``require`` would succeed (a missing notebook is simply not allowed)."""
         try:
-            await self.contents.get(user.name)
-        except NotebookNotFound:
-            with contextlib.suppress(AlreadyExists):  # a concurrent first request made it
-                await self.contents.make_dir(user.name)
-        if self.prepare_home is not None:
-            # Only the owner's kernels (running as them) may enter it.
-            folder = await self.contents.resolve(user.name)
-            await asyncio.to_thread(self.prepare_home, folder, user)
-        self._homes.add(user.name)
+            await self.require(user, action, notebook_id=notebook_id, path=path)
+        except (NotebookNotFound, PermissionError):
+            return False
+        return True
 
-    def forget_home(self, name: str) -> None:
-        """A user's folder was deleted (by an admin): recreate it on their next request."""
-        self._homes.discard(name)
+    async def allowed_notebooks(
+        self, user: User, action: Action, notebook_ids: Iterable[str]
+    ) -> dict[str, Granted]:
+        """The notebooks among ``notebook_ids`` the user may do ``action`` to, for listings."""
+        allowed: dict[str, Granted] = {}
+        for notebook_id in notebook_ids:
+            try:
+                allowed[notebook_id] = await self.require(user, action, notebook_id=notebook_id)
+            except (NotebookNotFound, PermissionError):
+                continue
+        return allowed
+
+    def require_server(self, user: User, action: Action) -> None:
+        """A server-wide action (managing users, everyone's history)."""
+        check(user, action, Resource())
+
+    async def _resource(
+        self,
+        user: User,
+        action: Action,
+        notebook_id: str | None,
+        path: str | None,
+        subject: str,
+        target: str,
+    ) -> Resource:
+        if notebook_id is not None:
+            path = await self.contents.path_for_id(notebook_id)
+        if path is None:
+            raise ValueError("give a notebook id or a path")
+        path = path.strip("/")
+        if user.admin or (path and owner_name(path) == user.name):
+            return Resource(path, subject=subject, target=target)  # no database round trip
+        if notebook_id is None:
+            if action == Action.CREATE or not path.endswith(NOTEBOOK_SUFFIX):
+                # New paths, folders and other files are their owner's alone.
+                return Resource(path, subject=subject, target=target)
+            try:
+                notebook_id = await self.contents.id_for_path(path)
+            except NotebookNotFound:
+                return Resource(path, subject=subject, target=target)
+        shared, tutor = await asyncio.to_thread(self.sharing.grants, user, notebook_id, path)
+        return Resource(path, shared, tutor, subject, target)

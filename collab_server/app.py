@@ -8,6 +8,7 @@ else, a ``collab_server_config.py`` file, and ``--Class.trait=value`` flags
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import signal
@@ -16,9 +17,9 @@ from typing import Any
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
-from traitlets import Dict, Float, Integer, List, Set, Unicode, default
+
+from traitlets import Dict, Float, Integer, List, Set, Type, Unicode, default
 from traitlets.config import Application, Configurable
-from traitlets.utils.importstring import import_item
 
 from auth.authenticator import Authenticator
 from auth.oauth import GenericOIDCAuthenticator, GitHubAuthenticator
@@ -104,6 +105,15 @@ AUTHENTICATORS = {
 }
 
 
+class AuthenticatorType(Type):  # type: ignore[type-arg]
+    """A login method: a short name from AUTHENTICATORS or any Authenticator subclass."""
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        if isinstance(value, str):
+            value = AUTHENTICATORS.get(value, value)
+        return super().validate(obj, value)
+
+
 DB_ALIASES = {
     "data-dir": "ServerConfig.data_dir",
     "db-url": "ServerConfig.db_url",
@@ -165,6 +175,42 @@ class CollabServer(Application):
         help="Fold a room's stored updates into a snapshot after this many (or once they "
         "outweigh the snapshot).",
     )
+    compact_after_bytes = Integer(
+        1 * MiB,
+        config=True,
+        help="Fold a room's stored updates into a snapshot once they reach this many bytes "
+        "(or the snapshot's size, if larger).",
+    )
+    autosave_share = Float(
+        0.2,
+        config=True,
+        help="Largest share of the wall clock that writing .ipynb files may take, for all "
+        "notebooks together; busy servers save less often rather than fall behind.",
+    )
+    awareness_timeout = Float(
+        30.0,
+        config=True,
+        help="Seconds without news from a client before its presence (cursor, roster entry) "
+        "is dropped.",
+    )
+    max_awareness_state_bytes = Integer(
+        64 * 1024,
+        config=True,
+        help="Largest presence state one client may publish, in bytes; larger ones are refused.",
+    )
+    live_poll_interval = Float(
+        2.0,
+        config=True,
+        help="Seconds between checks, for open WebSockets, that sharing or accounts changed "
+        "(changes made through this server are applied at once).",
+    )
+    kernel_pool_class = Type(
+        KernelPool,
+        klass=KernelPool,
+        config=True,
+        help="The kernel pool: where and how kernels start. A subclass can start them on "
+        "other hosts (configure it in its own class section).",
+    )
     max_message_size = Integer(
         128 * MiB, config=True, help="Largest WebSocket message accepted, in bytes."
     )
@@ -197,7 +243,7 @@ class CollabServer(Application):
         "and a note says how much.",
     )
     authenticators = List(
-        Unicode(),
+        AuthenticatorType(klass=Authenticator),
         ["pam"],
         config=True,
         help="Login methods offered on the login page, in order: 'pam' (unix accounts), "
@@ -223,26 +269,15 @@ class CollabServer(Application):
             load_config_file(self)
 
     def settings(self) -> Settings:
+        """The services' settings: every trait named like a settings field is passed on."""
         settings = ServerConfig(parent=self).settings()
-        settings.room_idle_timeout = self.room_idle_timeout
-        settings.disk_poll_interval = self.disk_poll_interval
-        settings.worker_processes = self.worker_processes
-        settings.authenticators = self.make_authenticators()
-        settings.kernel_pool = KernelPool(parent=self)
-        settings.max_output_bytes = self.max_output_bytes
-        settings.room = RoomSettings(
-            save_delay=self.save_delay, compact_after_updates=self.compact_after_updates
-        )
+        for name in same_names(Settings, self):
+            if name != "authenticators":  # classes here, instances there
+                setattr(settings, name, getattr(self, name))
+        settings.room = RoomSettings(**{n: getattr(self, n) for n in same_names(RoomSettings, self)})
+        settings.authenticators = [cls(parent=self) for cls in self.authenticators]
+        settings.kernel_pool = self.kernel_pool_class(parent=self)
         return settings
-
-    def make_authenticators(self) -> list[Authenticator[Any]]:
-        result: list[Authenticator[Any]] = []
-        for name in self.authenticators:
-            cls = import_item(AUTHENTICATORS.get(name, name))
-            if not (isinstance(cls, type) and issubclass(cls, Authenticator)):
-                raise ValueError(f"{name!r} is not an Authenticator")
-            result.append(cls(parent=self))
-        return result
 
     def start(self) -> None:
         if self.subapp is not None:
@@ -277,6 +312,12 @@ class CollabServer(Application):
             log.info("shutting down: saving open notebooks")
             server.stop()
             await server.close_all_connections()
+
+
+def same_names(cls: type, app: Configurable) -> list[str]:
+    """Fields of a settings dataclass that ``app`` has a trait for."""
+    traits = app.trait_names(config=True)
+    return [f.name for f in dataclasses.fields(cls) if f.name in traits]
 
 
 def tune_gc(threshold: list[int]) -> None:

@@ -6,6 +6,7 @@ that take access away within seconds (``auth_epoch``).
 
 from __future__ import annotations
 
+import pwd
 from collections.abc import Callable
 
 from traitlets import Bool
@@ -131,9 +132,33 @@ def _delete(users: Users, args: list[str]) -> str:
 
 
 def _add(users: Users, args: list[str]) -> str:
-    for name in args[1:]:
-        users.add_member(args[0], name)
-    return f"added to {args[0]}: {' '.join(args[1:])}"
+    """Add members; someone with a unix account who has not logged in yet is added too."""
+    group, names = args[0], args[1:]
+    if group not in users.list_groups():
+        raise UnknownGroup(f"no group named {group!r}")  # before anyone is created
+    created = []
+    for name in names:
+        try:
+            users.get(name)
+        except UnknownUser:
+            if not unix_account_exists(name):
+                raise UnknownUser(
+                    f"no user named {name!r}: they appear when they first log in, "
+                    f"or add them now with `collab-server user add {name}`"
+                )
+            users.get_or_create(name)
+            created.append(name)
+        users.add_member(group, name)
+    note = f" (new user{'s' if len(created) > 1 else ''}: {' '.join(created)})" if created else ""
+    return f"added to {group}: {' '.join(names)}{note}"
+
+
+def unix_account_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _remove(users: Users, args: list[str]) -> str:

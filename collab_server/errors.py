@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from auth.authenticator import LoginRefused, LoginThrottled, LoginUnavailable
-from auth.sharing import InvalidLink, InvalidShare, PermissionDenied
+from auth.permissions import InvalidRole, PermissionDenied
+from auth.sharing import InvalidLink, InvalidShare
 from auth.users import InvalidName, LoginConflict, UnknownGroup, UnknownUser
 from kernels.errors import (
     KernelDied,
@@ -48,6 +49,7 @@ WS_UNAUTHORIZED = 4401  # logged out or token revoked
 HTTP_STATUS: dict[type[Exception], int] = {
     InvalidPath: 400,
     InvalidShare: 400,
+    InvalidRole: 400,
     InvalidName: 400,
     PermissionDenied: 403,
     LoginConflict: 403,

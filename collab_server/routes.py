@@ -56,71 +56,61 @@ def make_app(
 ) -> web.Application:
     """The Tornado application for ``services``; ``tornado_settings`` are Tornado's own."""
     session_days = services.settings.session_lifetime / (24 * 3600)
-    api = {"identity": services.identity}
-    page_args = {
-        "identity": services.identity,
-        "session_days": session_days,
+    identity = services.identity
+    authorizer = services.authorizer
+    # What each family of handlers takes in its initialize(), by keyword.
+    api = {"identity": identity}
+    page = {"identity": identity, "session_days": session_days}
+    logins = {
+        **page,
         "users": services.users,
         "sessions": services.sessions,
-        "access": services.access,
-        "kernel_pool": services.kernel_pool,
+        "notebooks": services.notebooks,
+    }
+    app_page = {
+        **page,
+        "authorizer": authorizer,
+        "sharing": services.sharing,
+        "notebooks": services.notebooks,
+    }
+    link_page = {
+        **page,
+        "sharing": services.sharing,
+        "contents": services.contents,
+        "live": services.live,
     }
     files = {
         **api,
+        "authorizer": authorizer,
         "contents": services.contents,
-        "rooms": services.rooms,
-        "worker": services.worker,
+        "notebooks": services.notebooks,
         "checkpoints": services.settings.room.checkpoint_dir,
-        "access": services.access,
-        "sharing": services.sharing,
-        "kernels": services.kernels,
     }
     share = {
         **api,
-        "access": services.access,
+        "authorizer": authorizer,
         "sharing": services.sharing,
         "live": services.live,
         "contents": services.contents,
     }
-    manage = {**api, "users": services.users, "live": services.live}
+    manage = {**api, "authorizer": authorizer, "users": services.users, "live": services.live}
     running = {
         **api,
-        "access": services.access,
+        "authorizer": authorizer,
         "kernels": services.kernels,
-        "contents": services.contents,
-        "users": services.users,
-        "history": services.history,
-    }
-    home_page = {
-        "identity": services.identity,
-        "session_days": session_days,
-        "contents": services.contents,
-        "sharing": services.sharing,
-        "access": services.access,
-        "live": services.live,
-    }
-    app_page = {
-        "identity": services.identity,
-        "session_days": session_days,
-        "sharing": services.sharing,
-        "access": services.access,
-    }
-    people = {
-        **api,
-        "access": services.access,
-        "sharing": services.sharing,
-        "rooms": services.rooms,
+        "notebooks": services.notebooks,
         "contents": services.contents,
         "history": services.history,
     }
+    people = {**api, "authorizer": authorizer, "classroom": services.classroom}
     routes: list[Any] = [
         (r"/", app.ListPage, app_page),
         (rf"/notebooks/{NOTEBOOK_ID}", app.NotebookPage, app_page),
         (r"/tutor", app.TutorPage, app_page),
         (r"/sandbox", app.SandboxPage),
         (r"/assets/(.*)", web.StaticFileHandler, {"path": str(WEB_STATIC)}),
-        (r"/share/(?P<code>[A-Za-z0-9_-]{16,64})", sharing.ShareLinkPage, home_page),
-        *login_routes(services.authenticators, page_args),
+        (r"/share/(?P<code>[A-Za-z0-9_-]{16,64})", sharing.ShareLinkPage, link_page),
+        *login_routes(services.authenticators, logins),
         (r"/api/user", notebooks.WhoAmIHandler, api),
         (rf"/api/contents{PATH}", notebooks.ContentsHandler, files),
         (rf"/api/upload{PATH}", notebooks.UploadHandler, files),
@@ -171,8 +161,8 @@ def make_app(
             room.RoomHandler,
             {
                 "rooms": services.rooms,
-                "identity": services.identity,
-                "access": services.access,
+                "identity": identity,
+                "authorizer": authorizer,
                 "live": services.live,
                 "allowed_origins": frozenset(o.lower().rstrip("/") for o in allowed_origins),
                 "max_send_buffer": max_send_buffer,
@@ -187,7 +177,7 @@ def make_app(
         "template_path": str(HERE / "templates"),
         "static_path": str(HERE / "static"),
         "default_handler_class": pages.NotFoundHandler,
-        "default_handler_args": {"identity": services.identity, "session_days": session_days},
+        "default_handler_args": page,
         **tornado_settings,
     }
     return web.Application(routes, **settings)

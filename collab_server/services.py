@@ -27,12 +27,14 @@ from crdt.rooms import RoomManager
 from crdt.store import UpdateStore
 from kernels.history import ExecutionHistory
 from kernels.log import ExecutionLog
-from kernels.pool import KernelOwner, KernelPool
+from kernels.pool import KernelPool
 from kernels.running import NotebookKernels
 
-from .access import Access
+from .access import Authorizer
+from .classroom import Classroom
 from .database import is_sqlite, open_engine
 from .live import LiveSockets
+from .notebooks import Notebooks
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Settings:
     sqlite_synchronous: str = "NORMAL"
     room_idle_timeout: float = 60.0
     disk_poll_interval: float = 1.0
+    live_poll_interval: float = 2.0
     worker_processes: int = 1
     room: RoomSettings = field(default_factory=RoomSettings)
     authenticators: list[Authenticator[Any]] = field(default_factory=list)
@@ -136,8 +139,8 @@ class Services:
         )
         self.contents = ContentsManager(settings.root_dir, self.db)
         self.kernel_pool = settings.kernel_pool or KernelPool()
-        self.access = Access(self.contents, self.sharing, self._prepare_home)
-        self.live = LiveSockets(self.db)
+        self.authorizer = Authorizer(self.contents, self.sharing)
+        self.live = LiveSockets(self.db, settings.live_poll_interval)
         self.store = UpdateStore(self.store_db)
         self.worker = NotebookWorker(settings.worker_processes)
         self.rooms = RoomManager(
@@ -153,10 +156,19 @@ class Services:
         self.kernels = NotebookKernels(
             self.kernel_pool, self.execution_log, self.rooms, settings.max_output_bytes
         )
+        self.notebooks = Notebooks(
+            self.contents,
+            self.rooms,
+            self.kernels,
+            self.kernel_pool,
+            self.sharing,
+            self.users,
+            self.worker,
+        )
+        self.classroom = Classroom(
+            self.authorizer, self.sharing, self.rooms, self.contents, self.history
+        )
         self._stack = contextlib.AsyncExitStack()
-
-    def _prepare_home(self, folder: Path, user: User) -> None:
-        self.kernel_pool.prepare_home(folder, KernelOwner(user.name, unix=user.provider == "pam"))
 
     def create_tables(self) -> None:
         schema.metadata.create_all(self.db)

@@ -221,6 +221,17 @@ class ExecutionHistory:
         with self.engine.connect() as conn:
             return [_row_to_execution(row) for row in conn.execute(query)]
 
+    async def notebooks_of(self, username: str | Collection[str]) -> list[str]:
+        """Ids of the notebooks these users ran code in, for filtering by who may see them."""
+        names = _strings(username) or ()
+
+        def run() -> list[str]:
+            query = select(executions.c.notebook_id).where(executions.c.username.in_(names))
+            with self.engine.connect() as conn:
+                return sorted(conn.execute(query.distinct()).scalars())
+
+        return await asyncio.to_thread(run)
+
     async def get(self, execution_ids: Sequence[str]) -> list[Execution]:
         """The executions with these ids, in this order (repeats included).
 

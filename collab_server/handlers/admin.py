@@ -15,21 +15,27 @@ import dataclasses
 
 from tornado import web
 
-from auth.sharing import PermissionDenied
+from auth.identity import IdentityProvider
+from auth.permissions import Action
 from auth.users import Users
 
+from ..access import Authorizer
 from ..live import LiveSockets
 from .base import APIHandler
 
 
 class AdminHandler(APIHandler):
-    users: Users
-    live: LiveSockets
+    def initialize(  # type: ignore[override]
+        self, identity: IdentityProvider, authorizer: Authorizer, users: Users, live: LiveSockets
+    ) -> None:
+        super().initialize(identity)
+        self.authorizer = authorizer
+        self.users = users
+        self.live = live
 
     async def prepare(self) -> None:
         await super().prepare()
-        if not self.user.admin:
-            raise PermissionDenied("only admins can manage users and groups")
+        self.authorizer.require_server(self.user, Action.MANAGE_USERS)
 
     def changed(self, status: int = 204) -> None:
         self.live.recheck_soon()

@@ -22,9 +22,12 @@ from tornado import web
 
 from web import STATIC as WEB_STATIC
 
-from auth.sharing import Role, Sharing
+from auth.identity import IdentityProvider
+from auth.permissions import Action, Role
+from auth.sharing import Sharing
 
-from ..access import Access
+from ..access import Authorizer
+from ..notebooks import Notebooks
 from .pages import PageHandler
 from .room import presence_identity
 
@@ -58,10 +61,21 @@ def boot_json(data: dict[str, Any]) -> str:
 class AppPage(PageHandler):
     """A page of the app; subclasses name their bundle and starting data."""
 
-    sharing: Sharing
-    access: Access
     bundle = ""
     title = ""
+
+    def initialize(  # type: ignore[override]
+        self,
+        identity: IdentityProvider,
+        session_days: float,
+        authorizer: Authorizer,
+        sharing: Sharing,
+        notebooks: Notebooks,
+    ) -> None:
+        super().initialize(identity, session_days)
+        self.authorizer = authorizer
+        self.sharing = sharing
+        self.notebooks = notebooks
 
     def set_default_headers(self) -> None:
         super().set_default_headers()
@@ -72,7 +86,7 @@ class AppPage(PageHandler):
 
     async def get(self, *args: str, **kwargs: str) -> None:
         user = self.require_user()
-        await self.access.ensure_home(user)
+        await self.notebooks.ensure_home(user)
         students = await asyncio.to_thread(self.sharing.students_of, user)
         data = {
             "user": {
@@ -109,9 +123,9 @@ class NotebookPage(AppPage):
     async def page_data(self) -> dict[str, Any]:
         assert self.user is not None
         notebook_id = self.path_kwargs["notebook_id"]
-        role, path = await self.access.notebook_role(self.user, notebook_id)
-        self.title = path.rsplit("/", 1)[-1]
-        return {"notebook": {"id": notebook_id, "path": path, "role": role.label}}
+        granted = await self.authorizer.require(self.user, Action.VIEW, notebook_id=notebook_id)
+        self.title = granted.path.rsplit("/", 1)[-1]
+        return {"notebook": {"id": notebook_id, "path": granted.path, "role": granted.role.label}}
 
 
 class SandboxPage(web.RequestHandler):

@@ -52,10 +52,9 @@ class APIHandler(web.RequestHandler):
     identity: IdentityProvider
     user: User
 
-    def initialize(self, identity: IdentityProvider, **kwargs: Any) -> None:
+    def initialize(self, identity: IdentityProvider) -> None:
+        """Subclasses declare the services they need as more parameters, and call this."""
         self.identity = identity
-        for key, value in kwargs.items():
-            setattr(self, key, value)
 
     async def prepare(self) -> None:
         user = await self.identity.identify(credentials(self))

@@ -23,7 +23,6 @@ outputs in the shared document (see ``kernels/execution.py`` for its layout).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from pathlib import Path
@@ -31,39 +30,45 @@ from typing import Any
 
 from tornado import web
 
-from auth.sharing import Role, owner_name
-from auth.users import Users
+from auth.identity import IdentityProvider
+from auth.permissions import Action
 from crdt.contents import ContentsManager
 from kernels.history import ExecutionHistory
 from kernels.pool import KernelOwner
 from kernels.running import NotebookKernels
 
-from ..access import Access
+from ..access import Authorizer
+from ..notebooks import Notebooks
 from .base import APIHandler
 
 EXPORT_TYPES = {"csv": "text/csv; charset=UTF-8", "json": "application/json; charset=UTF-8"}
 
 
 class KernelAPIHandler(APIHandler):
-    access: Access
-    kernels: NotebookKernels
-    contents: ContentsManager
-    users: Users
-    history: ExecutionHistory
+    def initialize(  # type: ignore[override]
+        self,
+        identity: IdentityProvider,
+        authorizer: Authorizer,
+        kernels: NotebookKernels,
+        notebooks: Notebooks,
+        contents: ContentsManager,
+        history: ExecutionHistory,
+    ) -> None:
+        super().initialize(identity)
+        self.authorizer = authorizer
+        self.kernels = kernels
+        self.notebooks = notebooks
+        self.contents = contents
+        self.history = history
 
-    async def editor(self, notebook_id: str) -> str:
-        return await self.access.require_notebook(self.user, notebook_id, Role.EDITOR)
-
-    async def kernel_owner(self, path: str) -> KernelOwner:
-        """Whose account the notebook's kernel runs as: the owner of its folder."""
-        name = owner_name(path)
-        user = self.user if name == self.user.name else await asyncio.to_thread(self.users.get, name)
-        return KernelOwner(name, unix=user.provider == "pam")
+    async def require(self, action: Action, notebook_id: str) -> str:
+        """The notebook's path, if the user may do ``action`` to it."""
+        return (await self.authorizer.require(self.user, action, notebook_id=notebook_id)).path
 
 
 class ExecuteHandler(KernelAPIHandler):
     async def post(self, notebook_id: str) -> None:
-        path = await self.editor(notebook_id)
+        path = await self.require(Action.RUN, notebook_id)
         cell_ids = self.json_body().get("cell_ids")
         if (
             not isinstance(cell_ids, list)
@@ -74,7 +79,8 @@ class ExecuteHandler(KernelAPIHandler):
             raise web.HTTPError(400, 'give {"cell_ids": ["<cell id>", ...]}')
 
         async def placement() -> tuple[Path, KernelOwner]:
-            return (await self.contents.resolve(path)).parent, await self.kernel_owner(path)
+            folder = (await self.contents.resolve(path)).parent
+            return folder, await self.notebooks.kernel_owner_of(path, self.user)
 
         ids = await self.kernels.run(notebook_id, path, placement, cell_ids, self.user.name)
         self.write_json({"execution_ids": ids}, status=202)
@@ -82,13 +88,20 @@ class ExecuteHandler(KernelAPIHandler):
 
 class KernelHandler(KernelAPIHandler):
     async def get(self, notebook_id: str) -> None:
-        await self.access.require_notebook(self.user, notebook_id, Role.VIEWER)
+        await self.require(Action.VIEW, notebook_id)
         self.write_json({"kernel": self.kernels.status(notebook_id)})
+
+
+KERNEL_ACTIONS = {
+    "interrupt": Action.INTERRUPT,
+    "restart": Action.RESTART,
+    "shutdown": Action.RESTART,
+}
 
 
 class KernelActionHandler(KernelAPIHandler):
     async def post(self, notebook_id: str, action: str) -> None:
-        await self.editor(notebook_id)
+        await self.require(KERNEL_ACTIONS[action], notebook_id)
         if action == "interrupt":
             await self.kernels.interrupt(notebook_id, self.user.name)
         elif action == "restart":
@@ -101,11 +114,12 @@ class KernelActionHandler(KernelAPIHandler):
 
 class InputHandler(KernelAPIHandler):
     async def post(self, notebook_id: str) -> None:
-        await self.editor(notebook_id)
+        await self.require(Action.RUN, notebook_id)
         body = self.json_body()
         execution_id, value = body.get("execution_id"), body.get("value")
         if not isinstance(execution_id, str) or not isinstance(value, str):
             raise web.HTTPError(400, 'give {"execution_id": "...", "value": "..."}')
+        # The prompt belongs to whoever ran the cell: the executor matches it to them.
         self.kernels.answer_input(notebook_id, self.user.name, execution_id, value)
         self.set_status(204)
         self.finish()
@@ -148,24 +162,27 @@ class HistoryQuery(KernelAPIHandler):
 
 class NotebookHistoryHandler(HistoryQuery):
     async def get(self, notebook_id: str) -> None:
-        await self.access.require_notebook(self.user, notebook_id, Role.VIEWER)
+        await self.require(Action.SEE_HISTORY, notebook_id)
         await self.write_page(notebook_id=notebook_id)
 
 
 class AllHistoryHandler(HistoryQuery):
+    """Your own executions in the notebooks you may still see; everybody's for admins."""
+
     async def get(self) -> None:
-        if self.user.admin:
+        requested = self.get_query_arguments("user")
+        if self.user.admin or (requested and requested != [self.user.name]):
+            self.authorizer.require_server(self.user, Action.SEE_EVERYONES_HISTORY)
             await self.write_page()
             return
-        requested = self.get_query_arguments("user")
-        if requested and requested != [self.user.name]:
-            raise web.HTTPError(403, "only admins can see other people's executions")
-        await self.write_page(username=self.user.name)
+        ran_in = await self.history.notebooks_of(self.user.name)
+        visible = await self.authorizer.allowed_notebooks(self.user, Action.SEE_HISTORY, ran_in)
+        await self.write_page(username=self.user.name, notebook_id=sorted(visible))
 
 
 class HistoryExportHandler(HistoryQuery):
     async def get(self, notebook_id: str) -> None:
-        path = await self.access.require_notebook(self.user, notebook_id, Role.VIEWER)
+        path = await self.require(Action.SEE_HISTORY, notebook_id)
         kind = self.get_query_argument("format", "csv")
         if kind not in EXPORT_TYPES:
             raise web.HTTPError(400, 'format must be "csv" or "json"')
@@ -182,14 +199,14 @@ class HistoryExportHandler(HistoryQuery):
 
 class RebuildHandler(KernelAPIHandler):
     async def post(self, notebook_id: str) -> None:
-        await self.access.require_notebook(self.user, notebook_id, Role.VIEWER)
+        await self.require(Action.REBUILD, notebook_id)
         body = self.json_body()
         ids, target = body.get("execution_ids"), body.get("path")
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
             raise web.HTTPError(400, 'give {"execution_ids": ["...", ...], "path": "..."}')
         if not isinstance(target, str) or not target.endswith(".ipynb"):
             raise web.HTTPError(400, "path must name the new .ipynb file")
-        self.access.require_folder(self.user, target.strip("/"))
+        await self.authorizer.require(self.user, Action.CREATE, path=target.strip("/"))
         executions = await self.history.get(ids)
         if any(e.notebook_id != notebook_id for e in executions):
             raise web.HTTPError(400, "every execution must come from this notebook")

@@ -17,19 +17,18 @@ from tornado import web
 
 from auth.authenticator import (
     Authenticator,
-    AuthenticatedUser,
     LoginRefused,
     LoginThrottled,
     PasswordAttempt,
     PasswordAuthenticator,
 )
+from auth.identity import IdentityProvider, User
 from auth.oauth import OAuthCallback, OAuthenticator
 from auth.sessions import Sessions
 from auth.throttle import retry_after_header
 from auth.users import LoginConflict, Users
-from kernels.pool import KernelOwner, KernelPool
 
-from ..access import Access
+from ..notebooks import Notebooks
 from ..redirects import safe_next
 from .base import SESSION_COOKIE
 from .pages import PageHandler
@@ -43,45 +42,28 @@ MAX_FIELD = 8192
 
 
 class LoginFlow(PageHandler):
-    """What every login route shares: turn an authenticated person into a session."""
+    """What every login route shares: turn a logged-in user into a session cookie."""
 
-    users: Users
-    sessions: Sessions
-    access: Access
-    kernel_pool: KernelPool
-    authenticators: list[Authenticator[Any]]
+    def initialize(  # type: ignore[override]
+        self,
+        identity: IdentityProvider,
+        session_days: float,
+        users: Users,
+        sessions: Sessions,
+        notebooks: Notebooks,
+        authenticators: list[Authenticator[Any]],
+        authenticator: OAuthenticator | None = None,
+    ) -> None:
+        super().initialize(identity, session_days)
+        self.users = users
+        self.sessions = sessions
+        self.notebooks = notebooks
+        self.authenticators = authenticators
+        self._oauth = authenticator
 
-    async def finish_login(self, authenticated: AuthenticatedUser, next_url: str) -> None:
-        """Create or find the user, start a session, set its cookie, go to ``next_url``."""
-        if authenticated.provider == "oauth":
-            # The lists apply to the account actually logged into, which may be
-            # "alice-2" when "alice" is taken: never alice's rights by claiming her name.
-            account = await asyncio.to_thread(
-                self.users.oauth_account_name,
-                authenticated.issuer,
-                authenticated.subject,
-                authenticated.name,
-            )
-            admin = authenticated.admin
-            if account != authenticated.name:
-                admin = self.authenticator_of(authenticated).check_account(
-                    account, authenticated.method_admin
-                )
-            user = await asyncio.to_thread(
-                self.users.login_oauth,
-                authenticated.issuer,
-                authenticated.subject,
-                authenticated.name,
-                admin,
-                account,
-            )
-        else:
-            user = await asyncio.to_thread(
-                self.users.login, authenticated.name, authenticated.provider, authenticated.admin
-            )
-        await self.access.ensure_home(user)
-        # Their first notebook should find a kernel ready.
-        self.kernel_pool.prewarm(KernelOwner(user.name, unix=user.provider == "pam"))
+    async def start_session(self, user: User, next_url: str) -> None:
+        """Start a session for ``user``, set its cookie, go to ``next_url``."""
+        await self.notebooks.logged_in(user)
         secret = await asyncio.to_thread(
             self.sessions.create,
             user,
@@ -97,11 +79,8 @@ class LoginFlow(PageHandler):
             secure=self.request.protocol == "https",
             path="/",
         )
-        log.info("%s logged in (%s) from %s", user.name, authenticated.provider, self.request.remote_ip)
+        log.info("%s logged in (%s) from %s", user.name, user.provider, self.request.remote_ip)
         self.redirect(safe_next(next_url))
-
-    def authenticator_of(self, authenticated: AuthenticatedUser) -> Authenticator[Any]:
-        raise NotImplementedError
 
     def render_login(self, message: str = "", status: int = 200, username: str = "") -> None:
         self.set_status(status)
@@ -137,8 +116,8 @@ class LoginHandler(LoginFlow):
             return
         attempt = PasswordAttempt(username, secret, self.request.remote_ip or "")
         try:
-            authenticated = await password[0].get_authenticated_user(attempt)
-            await self.finish_login(authenticated, next_url)
+            user = await password[0].log_in(attempt, self.users)
+            await self.start_session(user, next_url)
         except LoginThrottled as e:
             self.set_header("Retry-After", retry_after_header(e.retry_after))
             self.render_login(str(e), e.status, username)
@@ -167,10 +146,10 @@ class LogoutHandler(LoginFlow):
 class OAuthLoginHandler(LoginFlow):
     """GET /oauth/<name>/login?next=: send the browser to the provider."""
 
-    authenticator: OAuthenticator
-
-    def authenticator_of(self, authenticated: AuthenticatedUser) -> Authenticator[Any]:
-        return self.authenticator
+    @property
+    def authenticator(self) -> OAuthenticator:
+        assert self._oauth is not None, "OAuth routes are mounted with their login method"
+        return self._oauth
 
     async def get(self) -> None:
         try:
@@ -223,8 +202,8 @@ class OAuthCallbackHandler(OAuthLoginHandler):
             redirect_uri=self.callback_url(),
         )
         try:
-            authenticated = await self.authenticator.get_authenticated_user(callback)
-            await self.finish_login(authenticated, str(pending.get("next", "/")))
+            user = await self.authenticator.log_in(callback, self.users)
+            await self.start_session(user, str(pending.get("next", "/")))
         except (LoginRefused, LoginConflict) as e:
             status = e.status if isinstance(e, LoginRefused) else 403
             self.render_login(str(e), status)

@@ -26,11 +26,10 @@ class PageHandler(web.RequestHandler):
     session_days: float
     user: User | None = None
 
-    def initialize(self, identity: IdentityProvider, session_days: float, **kwargs: Any) -> None:
+    def initialize(self, identity: IdentityProvider, session_days: float) -> None:
+        """Subclasses declare the services they need as more parameters, and call this."""
         self.identity = identity
         self.session_days = session_days
-        for key, value in kwargs.items():
-            setattr(self, key, value)
 
     async def prepare(self) -> None:
         self.xsrf_token  # noqa: B018 -- every page sets the _xsrf cookie its forms echo

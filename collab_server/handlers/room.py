@@ -22,12 +22,12 @@ from tornado import web, websocket
 from tornado.iostream import StreamClosedError
 
 from auth.identity import Credentials, IdentityProvider, User
-from auth.sharing import Role
+from auth.permissions import Action, Role, role_allows
 from crdt.errors import NotebookNotFound
 from crdt.room import Room
 from crdt.rooms import RoomManager
 
-from ..access import Access
+from ..access import Authorizer
 from ..errors import (
     WS_CLIENT_TOO_SLOW,
     WS_FORBIDDEN,
@@ -96,7 +96,7 @@ class RoomHandler(websocket.WebSocketHandler):
 
     rooms: RoomManager
     identity: IdentityProvider
-    access: Access
+    authorizer: Authorizer
     live: LiveSockets
     allowed_origins: frozenset[str]
     max_send_buffer: int
@@ -109,7 +109,7 @@ class RoomHandler(websocket.WebSocketHandler):
         self,
         rooms: RoomManager,
         identity: IdentityProvider,
-        access: Access,
+        authorizer: Authorizer,
         live: LiveSockets,
         allowed_origins: frozenset[str],
         max_send_buffer: int,
@@ -117,7 +117,7 @@ class RoomHandler(websocket.WebSocketHandler):
     ) -> None:
         self.rooms = rooms
         self.identity = identity
-        self.access = access
+        self.authorizer = authorizer
         self.live = live
         self.allowed_origins = allowed_origins
         self.max_send_buffer = max_send_buffer
@@ -154,7 +154,8 @@ class RoomHandler(websocket.WebSocketHandler):
             self._refuse(403, "cross-origin WebSocket refused")
             return
         try:
-            self.role, _ = await self.access.notebook_role(user, kwargs["room_id"])
+            granted = await self.authorizer.require(user, Action.VIEW, notebook_id=kwargs["room_id"])
+            self.role = granted.role
         except Exception as e:
             status = http_status(e)
             if status is None:
@@ -220,7 +221,7 @@ class RoomHandler(websocket.WebSocketHandler):
 
     @property
     def can_write(self) -> bool:
-        return self.role >= Role.EDITOR
+        return role_allows(self.role, Action.EDIT)
 
     @property
     def presence_user(self) -> dict[str, Any] | None:
@@ -235,7 +236,10 @@ class RoomHandler(websocket.WebSocketHandler):
             self.close(WS_UNAUTHORIZED, "logged out or token revoked")
             return
         try:
-            role, _ = await self.access.notebook_role(user, self.path_kwargs["room_id"])
+            granted = await self.authorizer.require(
+                user, Action.VIEW, notebook_id=self.path_kwargs["room_id"]
+            )
+            role = granted.role
         except NotebookNotFound:
             self.close(WS_FORBIDDEN, "your access to this notebook was removed")
             return

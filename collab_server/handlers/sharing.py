@@ -19,11 +19,13 @@ import dataclasses
 import time
 from typing import Any
 
-from auth.sharing import InvalidShare, Role, Sharing
+from auth.identity import IdentityProvider
+from auth.permissions import Action, Role
+from auth.sharing import InvalidShare, Sharing
 from crdt.contents import ContentsManager
 from crdt.errors import NotebookNotFound
 
-from ..access import Access
+from ..access import Authorizer
 from ..live import LiveSockets
 from .base import APIHandler
 from .pages import PageHandler
@@ -32,18 +34,27 @@ MAX_LINK_LIFETIME = 365 * 24 * 3600
 
 
 class SharingHandler(APIHandler):
-    access: Access
-    sharing: Sharing
-    live: LiveSockets
-    contents: ContentsManager
+    def initialize(  # type: ignore[override]
+        self,
+        identity: IdentityProvider,
+        authorizer: Authorizer,
+        sharing: Sharing,
+        live: LiveSockets,
+        contents: ContentsManager,
+    ) -> None:
+        super().initialize(identity)
+        self.authorizer = authorizer
+        self.sharing = sharing
+        self.live = live
+        self.contents = contents
 
-    async def require_owner(self, notebook_id: str) -> str:
-        return await self.access.require_notebook(self.user, notebook_id, Role.OWNER)
+    async def require(self, action: Action, notebook_id: str) -> str:
+        return (await self.authorizer.require(self.user, action, notebook_id=notebook_id)).path
 
 
 class SharesHandler(SharingHandler):
     async def get(self, notebook_id: str) -> None:
-        await self.require_owner(notebook_id)
+        await self.require(Action.SHARE, notebook_id)
         shares = await asyncio.to_thread(self.sharing.list_shares, notebook_id)
         links = await asyncio.to_thread(self.sharing.list_links, notebook_id)
         self.write_json(
@@ -54,7 +65,7 @@ class SharesHandler(SharingHandler):
         )
 
     async def post(self, notebook_id: str) -> None:
-        path = await self.require_owner(notebook_id)
+        path = await self.require(Action.SHARE, notebook_id)
         body = self.json_body()
         role = Role.parse(body.get("role"))
         user, group = body.get("user"), body.get("group")
@@ -69,7 +80,7 @@ class SharesHandler(SharingHandler):
 
 class ShareHandler(SharingHandler):
     async def delete(self, notebook_id: str, share_id: str) -> None:
-        await self.require_owner(notebook_id)
+        await self.require(Action.SHARE, notebook_id)
         await asyncio.to_thread(self.sharing.unshare, notebook_id, int(share_id))
         self.live.recheck_soon()
         self.set_status(204)
@@ -78,7 +89,7 @@ class ShareHandler(SharingHandler):
 
 class LinksHandler(SharingHandler):
     async def post(self, notebook_id: str) -> None:
-        await self.require_owner(notebook_id)
+        await self.require(Action.LINK, notebook_id)
         body = self.json_body()
         role = Role.parse(body.get("role", "viewer"))
         expires_in = body.get("expires_in")
@@ -97,7 +108,7 @@ class LinksHandler(SharingHandler):
 
 class LinkHandler(SharingHandler):
     async def delete(self, notebook_id: str, link_id: str) -> None:
-        await self.require_owner(notebook_id)
+        await self.require(Action.LINK, notebook_id)
         await asyncio.to_thread(self.sharing.revoke_link, notebook_id, int(link_id))
         self.live.recheck_soon()
         self.set_status(204)
@@ -120,16 +131,25 @@ class SharedWithMeHandler(SharingHandler):
 
 class MyRoleHandler(SharingHandler):
     async def get(self, notebook_id: str) -> None:
-        role, path = await self.access.notebook_role(self.user, notebook_id)
-        self.write_json({"id": notebook_id, "path": path, "role": role.label})
+        granted = await self.authorizer.require(self.user, Action.VIEW, notebook_id=notebook_id)
+        self.write_json({"id": notebook_id, "path": granted.path, "role": granted.role.label})
 
 
 class ShareLinkPage(PageHandler):
     """The page a share link leads to: who shares what, and a button to open it."""
 
-    sharing: Sharing
-    contents: ContentsManager
-    live: LiveSockets
+    def initialize(  # type: ignore[override]
+        self,
+        identity: IdentityProvider,
+        session_days: float,
+        sharing: Sharing,
+        contents: ContentsManager,
+        live: LiveSockets,
+    ) -> None:
+        super().initialize(identity, session_days)
+        self.sharing = sharing
+        self.contents = contents
+        self.live = live
 
     async def get(self, code: str) -> None:
         self.require_user()

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from tests.auth.unix_users import UnixUsers, throwaway_unix_users
 from tests.conftest import Server
 
 
@@ -87,11 +91,37 @@ def test_cli_manages_users_and_groups(tmp_path: Path) -> None:
     assert rows["tina"][1] == "yes" and rows["tina"][-1] == "tutors"
     assert rows["sam"][1] == "no"
     assert "tutors: tina" in cli(data, "group", "list").stdout
-    missing = cli(data, "group", "add", "tutors", "nobody")
-    assert missing.returncode != 0 and "no user named 'nobody'" in missing.stderr + missing.stdout
+    # Neither a user here nor a unix account ("nobody" is one: it would be added).
+    missing = cli(data, "group", "add", "tutors", "nosuchperson")
+    said = missing.stderr + missing.stdout
+    assert missing.returncode != 0 and "no user named 'nosuchperson'" in said
+    assert "collab-server user add nosuchperson" in said
     bad = cli(data, "user", "add", "Not Valid")
     assert bad.returncode != 0 and "invalid name" in bad.stderr + bad.stdout
     assert cli(data, "user", "unadmin", "tina").returncode == 0
     assert cli(data, "user", "remove", "sam").returncode == 0
     listed = cli(data, "user", "list").stdout
     assert "sam" not in listed and "tina" in listed
+
+
+@pytest.fixture
+def unix_users() -> Iterator[UnixUsers]:
+    yield from throwaway_unix_users()
+
+
+def test_cli_adds_a_unix_user_to_a_group_before_their_first_login(
+    tmp_path: Path, unix_users: UnixUsers
+) -> None:
+    """The README's walkthrough: `group add tutors tina` works before tina has logged in."""
+    data = tmp_path / "data"
+    tina, _ = unix_users.add_user()
+    assert cli(data, "group", "create", "tutors").returncode == 0
+    added = cli(data, "group", "add", "tutors", tina)
+    assert added.returncode == 0, added.stderr
+    assert f"new user: {tina}" in added.stdout
+    assert f"tutors: {tina}" in cli(data, "group", "list").stdout
+    # Nobody else is created along the way, and a missing group is said first.
+    missing_group = cli(data, "group", "add", "nosuchgroup", "stranger")
+    assert missing_group.returncode != 0
+    assert "no group named 'nosuchgroup'" in missing_group.stderr + missing_group.stdout
+    assert "stranger" not in cli(data, "user", "list").stdout

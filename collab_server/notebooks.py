@@ -1,0 +1,115 @@
+"""What happens to a notebook across the services: homes, renames, deletes, reads.
+
+A rename or delete touches the file tree, the open room, the notebook's
+kernel and its shares; this service does each in the right order so that
+handlers only parse, authorize and answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from auth.identity import User
+from auth.permissions import owner_name
+from auth.sharing import Sharing
+from auth.users import Users
+from crdt.contents import ContentsManager, Entry
+from crdt.errors import AlreadyExists, NotebookNotFound
+from crdt.notebook_io import NotebookWorker, notebook_from_state, serialize_notebook
+from crdt.rooms import RoomManager
+from kernels.pool import KernelOwner, KernelPool
+from kernels.running import NotebookKernels
+
+
+def kernel_owner(user: User) -> KernelOwner:
+    """The account a user's kernels run as: their unix account iff they logged in by PAM."""
+    return KernelOwner(user.name, unix=user.provider == "pam")
+
+
+class Notebooks:
+    """The notebook operations that span contents, rooms, kernels and sharing."""
+
+    def __init__(
+        self,
+        contents: ContentsManager,
+        rooms: RoomManager,
+        kernels: NotebookKernels,
+        kernel_pool: KernelPool,
+        sharing: Sharing,
+        users: Users,
+        worker: NotebookWorker,
+    ) -> None:
+        self.contents = contents
+        self.rooms = rooms
+        self.kernels = kernels
+        self.kernel_pool = kernel_pool
+        self.sharing = sharing
+        self.users = users
+        self.worker = worker
+        self._homes: set[str] = set()  # folders known to exist and prepared
+
+    # ---- homes -----------------------------------------------------------------------
+
+    async def ensure_home(self, user: User) -> None:
+        """Create the user's own folder if it does not exist yet, ready for their kernels."""
+        if user.name in self._homes:
+            return
+        try:
+            await self.contents.get(user.name)
+        except NotebookNotFound:
+            with contextlib.suppress(AlreadyExists):  # a concurrent first request made it
+                await self.contents.make_dir(user.name)
+        # Only the owner's kernels (running as them) may enter it.
+        folder = await self.contents.resolve(user.name)
+        await asyncio.to_thread(self.kernel_pool.prepare_home, folder, kernel_owner(user))
+        self._homes.add(user.name)
+
+    async def logged_in(self, user: User) -> None:
+        """A user just logged in: their folder exists and a kernel is warming up for them."""
+        await self.ensure_home(user)
+        self.kernel_pool.prewarm(kernel_owner(user))
+
+    async def kernel_owner_of(self, path: str, runner: User) -> KernelOwner:
+        """Whose account the kernel of the notebook at ``path`` runs as: its folder's owner."""
+        name = owner_name(path)
+        owner = runner if name == runner.name else await asyncio.to_thread(self.users.get, name)
+        return kernel_owner(owner)
+
+    # ---- cascades --------------------------------------------------------------------
+
+    async def rename(self, old_path: str, new_path: str) -> Entry:
+        """Rename or move; open rooms and kernels follow the notebooks to their new paths."""
+        ids = await self.contents.notebook_ids_under(old_path)
+        async with self.rooms.holding_files(ids):
+            entry, moved = await self.contents.rename(old_path, new_path)
+            for notebook in moved:
+                self.rooms.relocated(notebook.id, notebook.abs_path)
+                self.kernels.relocated(notebook.id, notebook.path)
+        return entry
+
+    async def delete(self, path: str) -> None:
+        """Delete a file or folder: its notebooks' rooms close and their shares go."""
+        for notebook_id in await self.contents.notebook_ids_under(path):
+            await self.rooms.notebook_deleted(notebook_id)
+            await asyncio.to_thread(self.sharing.forget_notebook, notebook_id)
+        await self.contents.delete(path)
+        if "/" not in path.strip("/"):
+            self._homes.discard(path.strip("/"))  # recreated on the user's next request
+
+    async def upload(self, path: str, body: bytes, overwrite: bool) -> Entry:
+        """Store an uploaded .ipynb; an open room replacing it reloads it for everyone."""
+        entry = await self.contents.upload_notebook(path, body, overwrite=overwrite)
+        room = self.rooms.get(entry.id) if overwrite and entry.id is not None else None
+        if room is not None:
+            async with room.disk_lock:
+                await room.load_if_changed_on_disk()
+        return entry
+
+    async def current_bytes(self, notebook_id: str) -> bytes:
+        """The notebook as .ipynb as it is now: its live document if open, else its file."""
+        room = self.rooms.get(notebook_id)
+        if room is not None and not room.closing:
+            nb = await self.worker.run(notebook_from_state, room.doc.get_update())
+            return await self.worker.run(serialize_notebook, nb)
+        return await self.contents.read_bytes(notebook_id)
