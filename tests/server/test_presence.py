@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -9,6 +10,7 @@ from pycrdt import Map
 
 from crdt import protocol
 from tests.conftest import Server, ServerFactory
+from tests.server.test_kernels import TIMEOUT, notebook, run
 from tests.yclient import YClient
 
 
@@ -121,3 +123,47 @@ async def test_presence_renewed_at_once_reaches_each_client_as_one_message(serve
             room.leave(person)
         await alice.wait_for(lambda: alice.present() == {}, timeout=10)
         assert len(alice.awareness_messages) == seen_before + 2
+
+
+async def test_the_dashboard_shows_a_students_errors_only_where_the_tutor_has_a_role(
+    make_server: ServerFactory,
+) -> None:
+    """Issue 13 item 7: "Recent errors" listed a student's error, with its path and text,
+    from a notebook someone else had shared with the student and the tutor had no role on."""
+    server = await make_server(tutor_groups={"tutors": ["class"]})
+    users = server.services.users
+    for name in ("tina", "sam", "carol"):
+        users.get_or_create(name)
+    users.create_group("tutors")
+    users.create_group("class")
+    users.add_member("tutors", "tina")
+    users.add_member("class", "sam")
+    own = await server.create_notebook("sam/own.ipynb", notebook(("e1", "1/0")), editors=())
+    private = await server.create_notebook(
+        "carol/private.ipynb", notebook(("e2", "raise ValueError('carol secret')")), editors=("sam",)
+    )
+    for notebook_id, cell in ((own, "e1"), (private, "e2")):
+        assert (await run(server, notebook_id, [cell], user="sam")).code == 202
+
+    async def sams_errors() -> list[dict[str, Any]]:
+        response = await server.api("GET", "/api/history?status=error", user="sam")
+        return list(json.loads(response.body)["executions"])
+
+    async with asyncio.timeout(TIMEOUT):
+        while len(await sams_errors()) < 2:
+            await asyncio.sleep(0.1)
+    dashboard = json.loads((await server.api("GET", "/api/tutor/students", user="tina")).body)
+    (student,) = dashboard["students"]
+    assert [n["path"] for n in student["notebooks"]] == ["sam/own.ipynb"]
+    assert [(e["path"], e["error"]) for e in student["recent_errors"]] == [
+        ("sam/own.ipynb", "ZeroDivisionError: division by zero")
+    ]
+    assert "carol secret" not in json.dumps(dashboard)
+    # The tutor cannot reach that notebook's history either.
+    hidden = await server.api("GET", f"/api/notebooks/{private}/history", user="tina")
+    assert hidden.code == 404
+    # Once carol stops sharing it, sam's own history no longer shows what ran there.
+    shares = await server.api("GET", f"/api/notebooks/{private}/shares", user="carol")
+    (share,) = json.loads(shares.body)["shares"]
+    await server.api("DELETE", f"/api/notebooks/{private}/shares/{share['id']}", user="carol")
+    assert [e["notebook_id"] for e in await sams_errors()] == [own]
