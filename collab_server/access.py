@@ -108,9 +108,11 @@ class Authorizer:
         if user.admin or (path and owner_name(path) == user.name):
             return Resource(path, subject=subject, target=target)  # no database round trip
         if notebook_id is None:
-            if action == Action.CREATE or not path.endswith(NOTEBOOK_SUFFIX):
-                # New paths, folders and other files are their owner's alone.
-                return Resource(path, subject=subject, target=target)
+            if action == Action.CREATE:
+                return Resource(path, subject=subject, target=target)  # new: nothing shared
+            if not path.endswith(NOTEBOOK_SUFFIX):
+                await self.contents.resolve(path)  # InvalidPath for a path never allowed
+                return Resource(path, subject=subject, target=target)  # the owner's alone
             try:
                 notebook_id = await self.contents.id_for_path(path)
             except NotebookNotFound:
