@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from auth.identity import User
-from auth.permissions import Action, Hidden, Resource, Role, check, owner_name, role_of
+from auth.permissions import SERVER, Action, Hidden, Resource, Role, check, is_authorized, role_of
 from auth.sharing import Sharing
 from crdt.contents import NOTEBOOK_SUFFIX, ContentsManager
 from crdt.errors import NotebookNotFound
@@ -89,7 +89,10 @@ class Authorizer:
 
     def require_server(self, user: User, action: Action) -> None:
         """A server-wide action (managing users, everyone's history)."""
-        check(user, action, Resource())
+        check(user, action, SERVER)
+
+    def allows_server(self, user: User, action: Action) -> bool:
+        return is_authorized(user, action, SERVER)
 
     async def _resource(
         self,
@@ -105,17 +108,18 @@ class Authorizer:
         if path is None:
             raise ValueError("give a notebook id or a path")
         path = path.strip("/")
-        if user.admin or (path and owner_name(path) == user.name):
-            return Resource(path, subject=subject, target=target)  # no database round trip
+        bare = Resource(path, subject=subject, target=target)
+        if role_of(user, bare) == Role.OWNER:
+            return bare  # the user's own folder, or an admin: no database round trip
         if notebook_id is None:
             if action == Action.CREATE:
-                return Resource(path, subject=subject, target=target)  # new: nothing shared
+                return bare  # a new path: nothing is shared on it
             if not path.endswith(NOTEBOOK_SUFFIX):
                 await self.contents.resolve(path)  # InvalidPath for a path never allowed
-                return Resource(path, subject=subject, target=target)  # the owner's alone
+                return bare  # folders and other files are their owner's alone
             try:
                 notebook_id = await self.contents.id_for_path(path)
             except NotebookNotFound:
-                return Resource(path, subject=subject, target=target)
+                return bare
         shared, tutor = await asyncio.to_thread(self.sharing.grants, user, notebook_id, path)
         return Resource(path, shared, tutor, subject, target)

@@ -171,7 +171,8 @@ class AllHistoryHandler(HistoryQuery):
 
     async def get(self) -> None:
         requested = self.get_query_arguments("user")
-        if self.user.admin or (requested and requested != [self.user.name]):
+        everyone = self.authorizer.allows_server(self.user, Action.SEE_EVERYONES_HISTORY)
+        if everyone or (requested and requested != [self.user.name]):
             self.authorizer.require_server(self.user, Action.SEE_EVERYONES_HISTORY)
             await self.write_page()
             return
