@@ -1,3 +1,4 @@
+// @ts-check
 // The history panel's frame: title and export links, the person and status
 // filters, the selection bar with "Rebuild as notebook", the rebuild form's
 // place, the message line, the rows and the footer. What fills them is
@@ -30,12 +31,12 @@ export function mountLayout(panel, { setFilter, openRebuild }) {
   if (!panel.closest("[data-testid=history]")) panel.dataset.testid = "history";
   panel.classList.add("hist");
 
-  const userFilter = /** @type {HTMLSelectElement} */ (h("select", {
+  const userFilter = h("select", {
     testid: "history-user",
     "aria-label": "Show runs by",
     onchange: () => setFilter("user", userFilter.value),
-  }));
-  const statusFilter = /** @type {HTMLSelectElement} */ (h(
+  });
+  const statusFilter = h(
     "select",
     {
       testid: "history-status",
@@ -44,15 +45,15 @@ export function mountLayout(panel, { setFilter, openRebuild }) {
     },
     h("option", { value: "" }, "Any status"),
     Object.keys(STATUS_LABELS).map((s) => h("option", { value: s }, s)),
-  ));
+  );
   const exportCsv = h("a", { class: "btn btn-quiet", testid: "history-export", download: true }, "CSV");
   const exportJson = h("a", { class: "btn btn-quiet", testid: "history-export-json", download: true }, "JSON");
   const selectedText = h("span", { class: "muted small", testid: "history-selected" });
-  const rebuild = /** @type {HTMLButtonElement} */ (h(
+  const rebuild = h(
     "button",
     { type: "button", class: "btn", testid: "history-rebuild", disabled: true, onclick: () => openRebuild() },
     "Rebuild as notebook",
-  ));
+  );
   const rebuildBox = h("div", { class: "hist-rebuild", testid: "history-rebuild-form", hidden: true });
   const message = h("p", { class: "hist-message", role: "alert", testid: "history-error", hidden: true });
   const list = h("ol", { class: "hist-rows", "aria-label": "Executions, newest first" });

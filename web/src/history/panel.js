@@ -1,3 +1,4 @@
+// @ts-check
 // The history panel of the notebook page: the notebook's executions from the
 // log, newest first, with filters, export, and "rebuild as notebook".
 //

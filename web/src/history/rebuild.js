@@ -1,3 +1,4 @@
+// @ts-check
 // "Rebuild as notebook": a form in the panel asking where to put a new
 // notebook made of the selected runs (oldest first); on success it says what
 // was made and links to it.
@@ -44,15 +45,15 @@ export function rebuildForm({ state, client, base, me, notebookPath, box, opener
   function open() {
     if (!state.selected.size) return;
     const stem = (notebookPath || "notebook.ipynb").split("/").pop()?.replace(/\.ipynb$/i, "") || "notebook";
-    const path = /** @type {HTMLInputElement} */ (h("input", {
+    const path = h("input", {
       type: "text",
       testid: "history-rebuild-path",
       value: `${me}/${stem}-rebuilt.ipynb`,
       "aria-label": "Path of the new notebook (in your folder)",
       spellcheck: "false",
-    }));
+    });
     const error = h("p", { class: "hist-message", role: "alert", hidden: true });
-    const go = /** @type {HTMLButtonElement} */ (h("button", { type: "submit", class: "btn btn-primary", testid: "history-rebuild-confirm" }, "Create"));
+    const go = h("button", { type: "submit", class: "btn btn-primary", testid: "history-rebuild-confirm" }, "Create");
     const form = h(
       "form",
       {
@@ -69,7 +70,7 @@ export function rebuildForm({ state, client, base, me, notebookPath, box, opener
           }
           go.disabled = true;
           try {
-            const entry = await client.post(`${base}/rebuild`, { execution_ids: ids, path: target });
+            const entry = /** @type {{path: string, id: string}} */ (await client.post(`${base}/rebuild`, { execution_ids: ids, path: target }));
             state.selected.clear();
             render();
             done(ids.length, entry);

@@ -1,3 +1,4 @@
+// @ts-check
 // Drawing the history panel's state: the person filter's choices, the
 // selection bar, the rows (a row is rebuilt only when what it shows changed,
 // and a rebuilt row gets back the focus its old self had) and the footer.

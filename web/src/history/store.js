@@ -1,3 +1,4 @@
+// @ts-check
 // What the history panel knows (the loaded runs, newest first, the filters,
 // what is selected or open) and the requests that fetch it: the newest page
 // merged into what is loaded, and older pages ("Load more") appended. Answers
@@ -6,7 +7,7 @@ import { errorText } from "../list/dom.js";
 
 /**
  * @typedef {import("./row.js").Execution} Execution
- * @typedef {{get: (url: string) => Promise<any>, post: (url: string, body?: unknown) => Promise<any>}} Api
+ * @typedef {{get: (url: string) => Promise<unknown>, post: (url: string, body?: unknown) => Promise<unknown>}} Api
  * @typedef {{
  *   rows: Execution[],
  *   cursor: string | null,
@@ -24,6 +25,7 @@ import { errorText } from "../list/dom.js";
  * `rows` newest first; `cursor` of the page after the loaded ones; `generation`
  * bumped when the filters change.
  * @typedef {ReturnType<typeof createStore>} HistoryStore
+ * @typedef {{executions: Execution[], next_cursor: string | null}} HistoryPage
  */
 
 const PAGE_SIZE = 50;
@@ -109,7 +111,7 @@ export function createStore({ client, base, me, onChange }) {
   async function refresh() {
     const generation = state.generation;
     try {
-      const page = await client.get(`${base}${query({ limit: String(PAGE_SIZE) })}`);
+      const page = /** @type {HistoryPage} */ (await client.get(`${base}${query({ limit: String(PAGE_SIZE) })}`));
       if (generation !== state.generation) return;
       merge(page.executions, page.next_cursor);
       state.error = "";
@@ -128,11 +130,11 @@ export function createStore({ client, base, me, onChange }) {
     state.loadingMore = true;
     onChange();
     try {
-      const page = await client.get(`${base}${query({ limit: String(PAGE_SIZE), cursor: state.cursor })}`);
+      const page = /** @type {HistoryPage} */ (await client.get(`${base}${query({ limit: String(PAGE_SIZE), cursor: state.cursor })}`));
       if (generation !== state.generation) return;
       const have = new Set(state.rows.map((r) => r.id));
       for (const run of page.executions) state.users.add(run.username);
-      state.rows = [...state.rows, ...page.executions.filter((/** @type {Execution} */ r) => !have.has(r.id))];
+      state.rows = [...state.rows, ...page.executions.filter((r) => !have.has(r.id))];
       state.cursor = page.next_cursor;
       state.error = "";
     } catch (e) {

@@ -1,3 +1,4 @@
+// @ts-check
 // Polling while a panel is visible: `task` runs now, then every `everyMs`
 // while the tab is shown and the panel is on screen (it pauses by itself when
 // the panel is hidden), at once when it becomes visible again, never two at a time.

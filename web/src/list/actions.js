@@ -1,3 +1,4 @@
+// @ts-check
 // What the list page's buttons do: create a notebook or a folder, upload
 // .ipynb files (asking before replacing one), delete. Each one says how it
 // went in the flash line and reloads what it changed.
@@ -25,7 +26,7 @@ export function folderActions({ store, say, renameNew }) {
     }
     const name = store.freeName("Untitled", ".ipynb");
     try {
-      const entry = await api.put(`/api/contents/${encodePath(store.inFolder(name))}`, { type: "notebook", content: null });
+      const entry = /** @type {Entry} */ (await api.put(`/api/contents/${encodePath(store.inFolder(name))}`, { type: "notebook", content: null }));
       location.assign(`/notebooks/${entry.id}`);
     } catch (e) {
       say(`The notebook could not be created: ${errorText(e)}`, "error");
@@ -40,7 +41,7 @@ export function folderActions({ store, say, renameNew }) {
     }
     const name = store.freeName("Untitled Folder", "", " ");
     try {
-      const entry = await api.put(`/api/contents/${encodePath(store.inFolder(name))}`, { type: "directory" });
+      const entry = /** @type {Entry} */ (await api.put(`/api/contents/${encodePath(store.inFolder(name))}`, { type: "directory" }));
       await store.loadFolder();
       renameNew(entry);
     } catch (e) {

@@ -1,3 +1,4 @@
+// @ts-check
 // The notebook list (`/`): one of your folders, the notebooks shared with you,
 // and who is in each notebook right now. Folders are addressed as `/?path=`.
 //

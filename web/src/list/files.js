@@ -1,3 +1,4 @@
+// @ts-check
 // Rows of the notebook list: one folder's entries and the notebooks shared
 // with you, each notebook with who is in it right now and its actions.
 import { h, fill } from "./dom.js";

@@ -1,3 +1,4 @@
+// @ts-check
 // The list page's one-line messages: what an action did, or why it failed.
 // Errors stay until dismissed; other messages fade after a few seconds.
 import { h, fill } from "./dom.js";

@@ -1,3 +1,4 @@
+// @ts-check
 // A few 16px line icons (inline SVG, no icon font to load).
 
 const PATHS = {

@@ -1,3 +1,4 @@
+// @ts-check
 // The list page's frame: the folder panel (breadcrumbs, folder actions, the
 // flash line, the listing; .ipynb files dropped on it are uploaded) and the
 // "Shared with you" panel. What fills them is render.js's.
@@ -20,7 +21,7 @@ import { icon } from "./icons.js";
  */
 export function mountLayout(root, boot, flash, tools) {
   const crumbs = h("nav", { class: "crumbs", "aria-label": "Folder" });
-  const upload = /** @type {HTMLInputElement} */ (h("input", {
+  const upload = h("input", {
     type: "file",
     accept: ".ipynb,application/x-ipynb+json",
     multiple: true,
@@ -31,7 +32,7 @@ export function mountLayout(root, boot, flash, tools) {
       upload.value = "";
       tools.upload(files);
     },
-  }));
+  });
   const actions = h(
     "div",
     { class: "toolbar-actions", testid: "folder-actions" },

@@ -1,3 +1,4 @@
+// @ts-check
 // Renaming in place: the row's name becomes a text field with the stem
 // selected; Enter or leaving the field saves, Esc cancels. While it is open
 // the page does not reload the listing (state.renaming), so the field stays.
@@ -26,14 +27,14 @@ export function renamer({ store, say, renderFolder, renderShared }) {
     if (!cell || state.renaming === entry.path) return;
     state.renaming = entry.path;
     const isNotebook = entry.type === "notebook";
-    const input = /** @type {HTMLInputElement} */ (h("input", {
+    const input = h("input", {
       type: "text",
       value: entry.name,
       testid: "rename-input",
       class: "rename-input",
       "aria-label": `New name for ${entry.name}`,
       spellcheck: "false",
-    }));
+    });
     let finished = false;
     const finish = async (/** @type {boolean} */ save) => {
       if (finished) return;

@@ -1,3 +1,4 @@
+// @ts-check
 // Drawing the list page's state: the breadcrumbs, the folder's rows (or why
 // there are none), and the notebooks shared with me.
 import { h, fill } from "./dom.js";
@@ -27,7 +28,7 @@ function sorted(entries) {
  * A link that navigates in the page (a modified click opens a new tab as usual).
  * @param {string} href
  * @param {() => void} go
- * @param {...any} children
+ * @param {...import("./dom.js").Child} children
  */
 function pageLink(href, go, ...children) {
   return h(

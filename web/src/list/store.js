@@ -1,3 +1,4 @@
+// @ts-check
 // What the list page knows (the folder shown, its entries, the notebooks
 // shared with me, who is where) and the requests that fetch it. Loading
 // changes the state and then calls `onChange` with what changed; rendering is
@@ -10,6 +11,7 @@ import { updatePresence } from "./files.js";
  * @typedef {import("./files.js").Entry} Entry
  * @typedef {import("./files.js").Presence} Presence
  * @typedef {{id: string, path: string, role: string}} SharedNotebook
+ * @typedef {Entry & {content?: Entry[]}} Contents a folder with its entries, or one notebook
  * @typedef {{folder: string, entries: Entry[], shared: SharedNotebook[],
  *   presence: Presence, loaded: boolean, sharedLoaded: boolean, listError: string, sharedError: string,
  *   renaming: string | null}} ListState
@@ -83,14 +85,14 @@ export function createStore({ me, admin, onChange }) {
   async function loadFolder() {
     const folder = state.folder;
     try {
-      const data = await api.get(`/api/contents/${encodePath(folder)}`);
+      const data = /** @type {Contents} */ (await api.get(`/api/contents/${encodePath(folder)}`));
       if (folder !== state.folder) return;
       if (data.type !== "directory") {
         // A notebook's path: open it.
         location.replace(`/notebooks/${data.id}`);
         return;
       }
-      state.entries = data.content;
+      state.entries = data.content || [];
       state.listError = "";
     } catch (e) {
       if (folder !== state.folder) return;
@@ -103,7 +105,7 @@ export function createStore({ me, admin, onChange }) {
 
   async function loadShared() {
     try {
-      const data = await api.get("/api/shared");
+      const data = /** @type {{notebooks: SharedNotebook[]}} */ (await api.get("/api/shared"));
       state.shared = data.notebooks;
       state.sharedError = "";
     } catch (e) {
@@ -115,7 +117,7 @@ export function createStore({ me, admin, onChange }) {
 
   async function loadPresence() {
     try {
-      const data = await api.get("/api/presence");
+      const data = /** @type {{notebooks?: Presence}} */ (await api.get("/api/presence"));
       state.presence = data.notebooks || {};
       updatePresence(document, state.presence);
     } catch (e) {
