@@ -29,7 +29,8 @@ async def test_make_rename_enter_and_delete_a_folder(
     page = await (await person(server, "alice")).new_page()
     await page.goto("/")
     await expect(page.get_by_test_id("current-folder")).to_have_text("alice (yours)")
-    await expect(page.locator('[data-testid=notebook-row][data-path="alice/first.ipynb"]')).to_be_visible()
+    first = page.locator('[data-testid=notebook-row][data-path="alice/first.ipynb"]')
+    await expect(first).to_be_visible()
 
     # "New folder" makes one and opens its name for editing; Enter saves the new name.
     await page.get_by_test_id("new-folder").click()

@@ -98,7 +98,9 @@ export function folderActions({ store, say, renameNew }) {
       title: `Delete ${entry.name}?`,
       message: folder
         ? `The folder ${entry.name} and every notebook in it will be deleted for everyone. This cannot be undone.`
-        : `${entry.name} will be deleted for everyone it is shared with; anyone who has it open is disconnected. This cannot be undone.`,
+        : entry.type === "file"
+          ? `The file ${entry.name} will be deleted. This cannot be undone.`
+          : `${entry.name} will be deleted for everyone it is shared with; anyone who has it open is disconnected. This cannot be undone.`,
       confirm: "Delete",
       danger: true,
     });

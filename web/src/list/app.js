@@ -52,7 +52,7 @@ export function mountList(root) {
     actions: {
       open(entry) {
         if (entry.type === "directory") go(entry.path);
-        else location.assign(`/notebooks/${entry.id}`);
+        else if (entry.type === "notebook") location.assign(`/notebooks/${entry.id}`);
       },
       share(entry) {
         if (entry.id) openShareDialog({ id: entry.id, path: entry.path }, me);

@@ -72,9 +72,13 @@ export function renamer({ store, say, renderFolder, renderShared }) {
       }
     });
     input.addEventListener("blur", () => finish(true));
-    fill(cell, icon(isNotebook ? "notebook" : "folder"), input);
+    fill(cell, icon(entry.type === "directory" ? "folder" : isNotebook ? "notebook" : "file"), input);
     input.focus();
-    const stem = isNotebook ? entry.name.replace(/\.ipynb$/i, "").length : entry.name.length;
+    // The name without its extension is selected (all of a folder's name).
+    const dot = entry.name.lastIndexOf(".");
+    const stem = isNotebook
+      ? entry.name.replace(/\.ipynb$/i, "").length
+      : entry.type === "file" && dot > 0 ? dot : entry.name.length;
     input.setSelectionRange(0, stem);
   };
 }

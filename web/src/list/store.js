@@ -87,11 +87,12 @@ export function createStore({ me, admin, onChange }) {
     try {
       const data = /** @type {Contents} */ (await api.get(`/api/contents/${encodePath(folder)}`));
       if (folder !== state.folder) return;
-      if (data.type !== "directory") {
+      if (data.type === "notebook") {
         // A notebook's path: open it.
         location.replace(`/notebooks/${data.id}`);
         return;
       }
+      if (data.type === "file") throw new Error(`${data.path} is a file, not a folder.`);
       state.entries = data.content || [];
       state.listError = "";
     } catch (e) {
