@@ -114,7 +114,7 @@ export function renderFolder(view) {
     );
     return;
   }
-  fill(listing, entryTable("entries", "Notebooks and folders", rows));
+  fill(listing, entryTable("entries", "Notebooks, files and folders", rows));
 }
 
 /** @param {View} view */
