@@ -3,7 +3,8 @@
 //
 // Exports:
 //   h(tag, props?, ...children)  a new element. `props`: `class`, `dataset`
-//     (object; null/false entries skipped), `style` (object; `--custom` properties too), `on<event>` functions (e.g. `onclick`),
+//     (object; null/false entries skipped), `style` (object of camelCase or
+//     `--custom` properties), `on<event>` functions (e.g. `onclick`),
 //     `testid` (sets data-testid), booleans set/omit the attribute, anything
 //     else set as an attribute. Children: nodes, strings (text nodes), or
 //     null/false (skipped); arrays are flattened.
