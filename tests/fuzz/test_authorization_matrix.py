@@ -183,6 +183,13 @@ async def _upload(ctx: Context, role: str) -> Request:
     )
 
 
+@row("GET /api/files/<path>", "404 404 404 200 200 404")
+async def _file_download(ctx: Context, role: str) -> Request:
+    # A file a kernel wrote next to the notebook: only its folder's owner (and admins) see it.
+    (ctx.server.services.settings.root_dir / "alice" / "matrix.csv").write_text("a,b\n1,2\n")
+    return Request("GET", "/api/files/alice/matrix.csv?download=1")
+
+
 @row("GET /api/notebooks/<id>", "404 200 200 200 200 200")
 async def _download(ctx: Context, role: str) -> Request:
     return Request("GET", f"/api/notebooks/{ctx.notebook_id}?download=1")

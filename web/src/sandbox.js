@@ -1,3 +1,4 @@
+// @ts-check
 // The script of the output frame (/sandbox, inlined by the server). The frame
 // is sandboxed without allow-same-origin: whatever an output does here runs in
 // an opaque origin, with no network (the frame's CSP) and no way into the app.
@@ -96,10 +97,13 @@ const renderers = {
 
 const ORDER = ["text/html", "image/svg+xml", "application/javascript", "text/plain"];
 
-/** @type {Record<string, (message: any) => void>} */
+/**
+ * Messages from the parent, by type; the fields are checked here (anything may arrive).
+ * @type {Record<string, (message: Record<string, unknown>) => void>}
+ */
 const handlers = {
   render(message) {
-    const bundle = message.bundle && typeof message.bundle === "object" ? message.bundle : {};
+    const bundle = /** @type {Record<string, unknown>} */ (message.bundle && typeof message.bundle === "object" ? message.bundle : {});
     document.body.replaceChildren(root);
     root.replaceChildren();
     const mime = ORDER.find((m) => m in bundle);

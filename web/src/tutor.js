@@ -1,3 +1,4 @@
+// @ts-check
 // Entry of the tutor dashboard (`/tutor`).
 import "./tutor/tutor.css";
 import { mountTutor } from "./tutor/app.js";

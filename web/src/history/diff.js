@@ -1,3 +1,4 @@
+// @ts-check
 // A line diff of two texts (longest common subsequence), small and exact:
 // enough for a cell's code as run against its source now.
 

@@ -1,3 +1,4 @@
+// @ts-check
 // One execution in the history panel: who ran it, when, how it ended, how
 // long it took, its execution count, the code as it ran (collapsed), and
 // the ways to go to its cell or compare that code with the cell now.
@@ -100,14 +101,14 @@ export function historyRow(run, state, actions, now) {
     testid: "history-select",
     checked: state.selected,
     "aria-label": `Select the run of ${firstLine.trim()} by ${run.username}`,
-    onchange: () => actions.toggleSelected(run.id, /** @type {HTMLInputElement} */ (checkbox).checked),
+    onchange: () => actions.toggleSelected(run.id, checkbox.checked),
   });
   const code = h(
     "details",
     {
       class: "hist-run-code",
       open: state.codeOpen,
-      ontoggle: () => actions.toggleCode(run.id, /** @type {HTMLDetailsElement} */ (code).open),
+      ontoggle: () => actions.toggleCode(run.id, code.open),
     },
     h(
       "summary",

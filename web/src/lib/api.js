@@ -1,3 +1,4 @@
+// @ts-check
 // The REST API from the browser: JSON in and out, with the session cookie and
 // the `_xsrf` cookie echoed in `X-XSRFToken` on every state change (Tornado's
 // XSRF check), and failures turned into `ApiError`s carrying the server's own
@@ -37,7 +38,7 @@ export function xsrfToken() {
  * @param {string} method
  * @param {string} url
  * @param {unknown} [body]
- * @returns {Promise<any>}
+ * @returns {Promise<unknown>} the parsed JSON, whose shape the caller knows
  */
 export async function request(method, url, body) {
   /** @type {Record<string, string>} */
@@ -58,7 +59,7 @@ export async function request(method, url, body) {
     throw new ApiError(0, "The server cannot be reached; check your connection and try again.");
   }
   const text = await response.text();
-  /** @type {any} */
+  /** @type {unknown} */
   let data = null;
   if (text) {
     try {
@@ -72,8 +73,8 @@ export async function request(method, url, body) {
     throw new ApiError(401, "Your session has ended; log in again.");
   }
   if (!response.ok) {
-    const message = (data && typeof data.message === "string" && data.message) ||
-      `${response.status} ${response.statusText || "error"}`;
+    const said = data && typeof data === "object" && "message" in data ? data.message : null;
+    const message = (typeof said === "string" && said) || `${response.status} ${response.statusText || "error"}`;
     throw new ApiError(response.status, message);
   }
   return data;

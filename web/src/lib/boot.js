@@ -1,3 +1,4 @@
+// @ts-check
 // The page's starting data: the JSON block `<script type="application/json"
 // id="boot">` the server writes into every app page (see web/README.md).
 //

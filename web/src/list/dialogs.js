@@ -1,3 +1,4 @@
+// @ts-check
 // Modal questions as <dialog> elements (focus stays inside, Esc cancels).
 import { h } from "./dom.js";
 

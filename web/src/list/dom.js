@@ -1,3 +1,4 @@
+// @ts-check
 // DOM helpers of the list, tutor and history views, on top of lib/dom.js's
 // h() (which never parses markup: text from the server stays text).
 import { h, clear } from "../lib/dom.js";
@@ -5,19 +6,20 @@ import { h, clear } from "../lib/dom.js";
 export { h, clear };
 
 /**
- * @typedef {Record<string, any>} Props
+ * @typedef {import("../lib/dom.js").Props} Props
+ * @typedef {import("../lib/dom.js").Child} Child
  */
 
 /**
  * Replace an element's children.
  * @template {Element} E
  * @param {E} el
- * @param {...any} children nodes, strings, arrays of them; null/false skipped
+ * @param {...Child} children nodes, strings, arrays of them; null/false skipped
  * @returns {E}
  */
 export function fill(el, ...children) {
   clear(el);
-  const add = (/** @type {any} */ child) => {
+  const add = (/** @type {Child} */ child) => {
     if (child === null || child === undefined || child === false) return;
     if (Array.isArray(child)) child.forEach(add);
     else el.append(child instanceof Node ? child : String(child));

@@ -1,13 +1,17 @@
+// @ts-check
 // Rows of the notebook list: one folder's entries and the notebooks shared
-// with you, each notebook with who is in it right now and its actions.
-import { h, fill } from "./dom.js";
+// with you, each notebook with who is in it right now and its actions. Other
+// files (a .csv a kernel wrote) are rows of their own: no opening as a
+// notebook, no sharing, a download by path.
+import { h, fill, encodePath } from "./dom.js";
 import { avatar } from "./people.js";
 import { icon } from "./icons.js";
 import { timeElement } from "./time.js";
 
 /**
- * @typedef {{name: string, path: string, type: "directory" | "notebook",
+ * @typedef {{name: string, path: string, type: "directory" | "notebook" | "file",
  *   id: string | null, size: number | null, last_modified: number}} Entry
+ * `id` is set for notebooks only; `size` is null for folders.
  * @typedef {{username: string, role: string}} Person
  * @typedef {{[notebookId: string]: Person[]}} Presence
  * @typedef {{
@@ -64,7 +68,7 @@ function action(testid, label, text, onclick) {
 }
 
 /**
- * The size of a notebook file, for people.
+ * The size of a file, for people.
  * @param {number | null} size
  */
 function fileSize(size) {
@@ -75,18 +79,26 @@ function fileSize(size) {
 }
 
 /**
- * One row of the folder listing or of "shared with me".
+ * Where to download an entry: a notebook from its live document, a file by its path.
  * @param {Entry} entry
- * @param {{role: string, presence: Presence, actions: RowActions, showFolder?: boolean,
- *   canManage: boolean, now: number}} options
  */
-export function entryRow(entry, { role, presence, actions, showFolder = false, canManage, now }) {
+export function downloadUrl(entry) {
+  return entry.type === "notebook" ? `/api/notebooks/${entry.id}?download=1` : `/api/files/${encodePath(entry.path)}?download=1`;
+}
+
+/**
+ * The entry's name: a link that opens a folder or a notebook; plain text for a file.
+ * @param {Entry} entry
+ * @param {RowActions} actions
+ */
+function nameOf(entry, actions) {
+  if (entry.type === "file")
+    return h("span", { class: "entry-name", testid: "file-name" }, icon("file"), h("span", { class: "entry-label" }, entry.name));
   const isFolder = entry.type === "directory";
-  const href = isFolder ? `/?path=${encodeURIComponent(entry.path)}` : `/notebooks/${entry.id}`;
-  const link = h(
+  return h(
     "a",
     {
-      href,
+      href: isFolder ? `/?path=${encodeURIComponent(entry.path)}` : `/notebooks/${entry.id}`,
       class: "entry-name",
       testid: "open",
       onclick: (/** @type {MouseEvent} */ event) => {
@@ -98,13 +110,27 @@ export function entryRow(entry, { role, presence, actions, showFolder = false, c
     icon(isFolder ? "folder" : "notebook"),
     h("span", { class: "entry-label" }, entry.name),
   );
+}
+
+/** @type {Record<Entry["type"], string>} */
+const ROW_TESTIDS = { directory: "folder-row", notebook: "notebook-row", file: "file-row" };
+
+/**
+ * One row of the folder listing or of "shared with me".
+ * @param {Entry} entry
+ * @param {{role: string, presence: Presence, actions: RowActions, showFolder?: boolean,
+ *   canManage: boolean, now: number}} options
+ */
+export function entryRow(entry, { role, presence, actions, showFolder = false, canManage, now }) {
+  const isFolder = entry.type === "directory";
+  const isNotebook = entry.type === "notebook";
   const folder = showFolder ? entry.path.split("/").slice(0, -1).join("/") : "";
   const people = h("span", { class: "people", testid: "active-people" });
-  if (!isFolder) showPeople(people, (entry.id && presence[entry.id]) || []);
+  if (isNotebook) showPeople(people, (entry.id && presence[entry.id]) || []);
 
   /** @type {HTMLElement[]} */
   const buttons = [];
-  if (!isFolder && role === "owner") buttons.push(action("share", `Share ${entry.name}`, "Share", () => actions.share(entry)));
+  if (isNotebook && role === "owner") buttons.push(action("share", `Share ${entry.name}`, "Share", () => actions.share(entry)));
   if (!isFolder)
     buttons.push(
       h(
@@ -112,7 +138,7 @@ export function entryRow(entry, { role, presence, actions, showFolder = false, c
         {
           class: "btn btn-quiet",
           testid: "download",
-          href: `/api/notebooks/${entry.id}?download=1`,
+          href: downloadUrl(entry),
           download: entry.name,
           title: `Download ${entry.name}`,
           "aria-label": `Download ${entry.name}`,
@@ -129,22 +155,22 @@ export function entryRow(entry, { role, presence, actions, showFolder = false, c
   const row = h(
     "tr",
     {
-      testid: isFolder ? "folder-row" : "notebook-row",
-      dataset: { path: entry.path, notebookId: entry.id || undefined, role: isFolder ? undefined : role },
+      testid: ROW_TESTIDS[entry.type],
+      dataset: { path: entry.path, notebookId: entry.id || undefined, role: isNotebook ? role : undefined },
     },
     h(
       "td",
       { class: "col-name" },
-      link,
+      nameOf(entry, actions),
       folder && h("span", { class: "muted entry-folder" }, ` in ${folder}`),
     ),
-    h("td", { class: "col-role" }, !isFolder && showFolder && h("span", { class: `tag tag-${role}`, testid: "role" }, role)),
+    h("td", { class: "col-role" }, isNotebook && showFolder && h("span", { class: `tag tag-${role}`, testid: "role" }, role)),
     h("td", { class: "col-people" }, people),
     h(
       "td",
       { class: "col-modified" },
       entry.last_modified ? timeElement(entry.last_modified, now) : "",
-      !isFolder && h("span", { class: "muted small size" }, fileSize(entry.size)),
+      !isFolder && h("span", { class: "muted small size", testid: "size" }, fileSize(entry.size)),
     ),
     h("td", { class: "col-actions" }, h("div", { class: "row-actions" }, buttons)),
   );

@@ -1,8 +1,10 @@
+// @ts-check
 // A few 16px line icons (inline SVG, no icon font to load).
 
 const PATHS = {
   notebook: "M4 1.5h7.5a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1H4zM4 1.5v13M2.5 4.5h3M2.5 8h3M2.5 11.5h3",
   folder: "M1.5 4a1 1 0 0 1 1-1h3.6l1.5 1.5h5.9a1 1 0 0 1 1 1V12.5a1 1 0 0 1-1 1h-11a1 1 0 0 1-1-1z",
+  file: "M3.5 1.5h6l3 3v10h-9zM9.5 1.5v3h3M5.5 8h5M5.5 10.5h5",
   up: "M8 13V3M3.5 7.5 8 3l4.5 4.5",
   plus: "M8 3v10M3 8h10",
   link: "M6.5 9.5l3-3M7 4.5l1.2-1.2a2.5 2.5 0 0 1 3.5 3.5L10.5 8M9 11.5l-1.2 1.2a2.5 2.5 0 0 1-3.5-3.5L5.5 8",

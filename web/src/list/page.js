@@ -1,3 +1,4 @@
+// @ts-check
 // What the list and tutor pages share: the boot data, the top bar, polling.
 import { h } from "./dom.js";
 import { avatar } from "./people.js";

@@ -1,3 +1,4 @@
+// @ts-check
 // People as the server draws them: initials and a colour derived from the
 // username exactly as collab_server/handlers/room.py's presence_identity does
 // (colour = COLORS[sha256(name)[0] % 12]), so an avatar here matches the one in

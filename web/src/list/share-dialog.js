@@ -1,3 +1,4 @@
+// @ts-check
 // The share dialog of one notebook (owners only): people and groups with a
 // role, and share links with an expiry. Like Google Drive's: add someone,
 // change or remove their access, create a link (its address is shown once).
@@ -32,7 +33,7 @@ const EXPIRY = [
  * A <select> of choices.
  * @param {string[][]} choices [value, label] pairs
  * @param {string} value
- * @param {Record<string, any>} props
+ * @param {import("./dom.js").Props} props
  */
 function select(choices, value, props) {
   return h(
@@ -125,7 +126,7 @@ export function openShareDialog(notebook, me) {
         createLink.disabled = true;
         try {
           const expires_in = linkExpiry.value === "never" ? null : Number(linkExpiry.value);
-          const link = await api.post(`${base}/links`, { role: linkRole.value, expires_in });
+          const link = /** @type {Link & {url: string}} */ (await api.post(`${base}/links`, { role: linkRole.value, expires_in }));
           showNewLink(new URL(link.url, location.origin).href, link.role);
           showError(null);
           await reload();
@@ -283,8 +284,7 @@ export function openShareDialog(notebook, me) {
 
   async function reload() {
     try {
-      /** @type {{shares: Share[], links: Link[]}} */
-      const data = await api.get(`${base}/shares`);
+      const data = /** @type {{shares: Share[], links: Link[]}} */ (await api.get(`${base}/shares`));
       const ownerRow = h(
         "li",
         { testid: "share-owner", dataset: { name: owner } },

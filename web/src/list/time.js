@@ -1,3 +1,4 @@
+// @ts-check
 // Times from the server are seconds since the epoch.
 
 const MINUTE = 60;

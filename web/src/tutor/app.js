@@ -1,3 +1,4 @@
+// @ts-check
 // The tutor dashboard (`/tutor`): every student of the groups you tutor,
 // refreshed every few seconds from GET /api/tutor/students.
 import { h, fill, errorText } from "../list/dom.js";
@@ -28,7 +29,7 @@ export function mountTutor(root) {
     "aria-label": "Find a student",
     testid: "student-filter",
     oninput: () => {
-      state.filter = /** @type {HTMLInputElement} */ (search).value.trim().toLowerCase();
+      state.filter = search.value.trim().toLowerCase();
       render();
     },
   });
@@ -36,7 +37,7 @@ export function mountTutor(root) {
     type: "checkbox",
     testid: "active-only",
     onchange: () => {
-      state.activeOnly = /** @type {HTMLInputElement} */ (activeOnly).checked;
+      state.activeOnly = activeOnly.checked;
       render();
     },
   });
@@ -85,7 +86,7 @@ export function mountTutor(root) {
 
   async function load() {
     try {
-      const data = await api.get("/api/tutor/students");
+      const data = /** @type {{students: Student[]}} */ (await api.get("/api/tutor/students"));
       state.students = data.students;
       state.error = "";
     } catch (e) {

@@ -1,3 +1,4 @@
+// @ts-check
 // One student's card on the tutor dashboard: are they here, their notebooks
 // with who is in each, raised hands, recent errors, and a Watch link per
 // notebook (it opens the notebook following the student, read-only).
