@@ -12,7 +12,7 @@ from auth.oauth import OAuthenticator
 from web import STATIC as WEB_STATIC
 
 from .handlers import admin, app, kernels, login, notebooks, pages, presence, room, sharing
-from .handlers.files import FileDownloadHandler
+from .handlers import files as file_downloads
 from .services import Services
 
 ROOM_ID = r"(?P<room_id>[0-9a-f]{32})"
@@ -114,7 +114,7 @@ def make_app(
         *login_routes(services.authenticators, logins),
         (r"/api/user", notebooks.WhoAmIHandler, api),
         (rf"/api/contents{PATH}", notebooks.ContentsHandler, files),
-        (rf"/api/files{PATH}", FileDownloadHandler, files),
+        (rf"/api/files{PATH}", file_downloads.FileDownloadHandler, files),
         (rf"/api/upload{PATH}", notebooks.UploadHandler, files),
         (rf"/api/notebooks/{ROOM_ID}", notebooks.NotebookHandler, files),
         (rf"/api/notebooks/{ROOM_ID}/checkpoints", notebooks.CheckpointsHandler, files),

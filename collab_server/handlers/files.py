@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from tornado import web
 
-from auth.sharing import Role
+from auth.permissions import Action
 from crdt.errors import NotebookNotFound
 
 from .notebooks import FilesHandler, api_path
@@ -41,7 +41,7 @@ class FileDownloadHandler(FilesHandler):
 
     async def get(self, path: str) -> None:
         path = api_path(path)
-        await self.access.require_path(self.user, path, Role.VIEWER)
+        await self.authorizer.require(self.user, Action.VIEW, path=path)
         entry = await self.contents.get(path)
         if entry.type == "directory":
             raise web.HTTPError(400, "%s is a folder, not a file", path)
