@@ -86,6 +86,9 @@ class Notebooks:
             for notebook in moved:
                 self.rooms.relocated(notebook.id, notebook.abs_path)
                 self.kernels.relocated(notebook.id, notebook.path)
+                room = self.rooms.get(notebook.id)
+                if room is not None and not room.closing:
+                    room.set_path(notebook.path)  # open tabs show the new name
         return entry
 
     async def delete(self, path: str) -> None:

@@ -5,7 +5,8 @@ A message is ``varuint(type)`` followed by a type-specific body:
 - ``SYNC`` (0): ``varuint(step)`` then ``varbytes(payload)``; step 0 carries a state
   vector, steps 1 and 2 carry a document update.
 - ``AWARENESS`` (1): ``varbytes(awareness update)``.
-- ``AUTH`` (2): ``varuint(0)`` then ``varstring(reason)``: permission denied.
+- ``AUTH`` (2): ``varuint(0)`` then ``varstring(reason)``: permission denied;
+  ``varuint(1)`` then ``varstring(JSON {"role": ...})``: the client's role (ours).
 - ``QUERY_AWARENESS`` (3): no body.
 
 Every decoder here checks bounds and raises :class:`ProtocolError` on anything
@@ -123,7 +124,21 @@ class AwarenessMessage:
 
 @dataclass(frozen=True, slots=True)
 class AuthMessage:
+    """Subtype 0: permission denied, with its reason; subtype 1: the client's role (JSON)."""
+
     reason: str
+    subtype: int = 0
+
+    @property
+    def role(self) -> str | None:
+        """The role a subtype-1 message carries."""
+        if self.subtype != 1:
+            return None
+        try:
+            role = json.loads(self.reason).get("role")
+        except (ValueError, AttributeError):
+            return None
+        return role if isinstance(role, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +162,8 @@ def decode_message(data: bytes) -> Message:
     elif kind == MessageType.AWARENESS:
         message = AwarenessMessage(reader.varbytes())
     elif kind == MessageType.AUTH:
-        reader.varuint()
-        message = AuthMessage(reader.varstring())
+        subtype = reader.varuint()
+        message = AuthMessage(reader.varstring(), subtype)
     elif kind == MessageType.QUERY_AWARENESS:
         message = QueryAwarenessMessage()
     else:
@@ -175,6 +190,15 @@ def awareness_message(awareness_update: bytes) -> bytes:
 
 def permission_denied(reason: str) -> bytes:
     return b"\x02\x00" + encode_varstring(reason)
+
+
+def role_message(role: str) -> bytes:
+    """The client's role, as an auth message of our own subtype 1: JSON ``{"role": ...}``.
+
+    y-protocols' ``readAuthMessage`` acts on subtype 0 (permission denied)
+    only, so plain y-websocket clients ignore this one.
+    """
+    return b"\x02\x01" + encode_varstring(json.dumps({"role": role}))
 
 
 QUERY_AWARENESS = b"\x03"

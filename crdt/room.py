@@ -28,11 +28,14 @@ from .awareness import AwarenessRelay
 from .channel import Connection
 from .errors import ProtocolError, StaleClient
 from .store import UpdateStore
-from .updates import check_update
+from .updates import UpdateShape, check_update
 
 log = logging.getLogger(__name__)
 
 EMPTY_UPDATE = b"\x00\x00"  # a Yjs v1 update with no structs and no deletions
+MAX_EARLY_UPDATES = 1000
+REFUSED = "read-only: your edits are not saved; reload to get the notebook as it is"
+STALE = "your copy holds changes the server never got; reload to continue"
 
 
 @dataclass
@@ -84,6 +87,12 @@ class Room:
         self.connections: set[Connection] = set()
         # Connections whose sync step 1 was answered: only they get document updates.
         self._answered: set[Connection] = set()
+        # Connections whose own sync step 2 was applied: their updates need nothing
+        # from them that the server lacks. Before it, updates that do wait here.
+        self._caught_up: set[Connection] = set()
+        self._early: dict[Connection, list[tuple[bytes, UpdateShape]]] = {}
+        # Connections that made changes the server refused (while read-only).
+        self._refused: set[Connection] = set()
         self.holders: set[object] = set()
         self.close_callbacks: list[Callable[[Room], None]] = []
         self.closing = False
@@ -133,6 +142,9 @@ class Room:
             return
         self.connections.discard(conn)
         self._answered.discard(conn)
+        self._caught_up.discard(conn)
+        self._early.pop(conn, None)
+        self._refused.discard(conn)
         self.last_active = time.monotonic()
         self._relay_presence(self.awareness.remove_owner(conn), None)
 
@@ -179,12 +191,50 @@ class Room:
         if not conn.can_write:
             # A read-only client's sync step 2 is empty unless it made changes.
             if message.step == protocol.SyncStep.UPDATE or message.payload != EMPTY_UPDATE:
-                conn.send(protocol.permission_denied("read-only: your edits are not saved"))
+                self._refused.add(conn)
+                conn.send(protocol.permission_denied(REFUSED))
             return
-        check_update(message.payload)
+        shape = check_update(message.payload)
+        problem = shape.missing(self._state())
+        if problem is not None:
+            early = self._early.get(conn, [])
+            if message.step == protocol.SyncStep.UPDATE and conn not in self._caught_up:
+                # Made before the client had our state: it may build on edits its
+                # sync step 2 brings. Applied after it, or refused then.
+                if len(early) >= MAX_EARLY_UPDATES:
+                    raise StaleClient("too many edits sent before syncing; reload to continue")
+                self._early[conn] = [*early, (message.payload, shape)]
+                return
+            raise StaleClient(f"{STALE} ({problem})")
+        self._apply(conn, message.payload)
+        if conn in self._early:
+            self._apply_early(conn, final=message.step == protocol.SyncStep.STEP2)
+        if message.step == protocol.SyncStep.STEP2:
+            self._caught_up.add(conn)
+
+    def _apply_early(self, conn: Connection, final: bool) -> None:
+        """Apply the held updates of ``conn`` that can be now; after its step 2, all must."""
+        held = self._early.pop(conn)
+        progress = True
+        while held and progress:
+            progress = False
+            for payload, shape in list(held):
+                if shape.missing(self._state()) is None:
+                    held.remove((payload, shape))
+                    self._apply(conn, payload)
+                    progress = True
+        if held and final:
+            raise StaleClient(f"{STALE} ({held[0][1].missing(self._state())})")
+        if held:
+            self._early[conn] = held
+
+    def _state(self) -> dict[int, int]:
+        return protocol.decode_state_vector(self.doc.get_state())
+
+    def _apply(self, conn: Connection, update: bytes) -> None:
         self._sender = conn
         try:
-            self.doc.apply_update(message.payload)
+            self.doc.apply_update(update)
         except (ValueError, RuntimeError) as e:
             # pycrdt may refuse an update after integrating part of it; that part
             # is a valid change by a client allowed to write, and everyone gets it.
@@ -195,6 +245,22 @@ class Room:
             raise
         finally:
             self._sender = None
+
+    def refused_changes_of(self, conn: Connection) -> bool:
+        """Whether ``conn`` made changes while read-only: its copy differs from the document."""
+        return conn in self._refused
+
+    def set_path(self, path: str) -> None:
+        """Write the notebook's path into the document (its ``state`` map), for open tabs."""
+        if self.notebook.path == path:
+            return
+        clean, handle = not self.dirty, self._save_handle
+        self.notebook.path = path
+        if clean:  # the .ipynb holds no path: it stays as it is
+            self._saved_version = self._version
+            if handle is None and self._save_handle is not None:
+                self._save_handle.cancel()
+                self._save_handle = None
 
     # ---- every change to the document ---------------------------------------------
 

@@ -9,15 +9,22 @@ newcomers. An item can only be placed next to items that existed when it was
 made, so an item pointing at its own client's clock at or after its own is
 refused, with the rest of the update.
 
+The same reading tells what an update needs: the items its new items are
+placed next to or inside, and the items it deletes. An update needing items
+the server does not have is not applied: Yjs would keep it pending, invisibly
+and for ever if those items were refused (a viewer's edits), and every later
+edit of that client would pile up behind it. :meth:`UpdateShape.missing`
+says what is missing, for the room to refuse the update and resync the client.
+
 The structs are read per the Yjs v1 update encoding (yjs ``UpdateDecoderV1``,
-``readStructs``, ``readItemContent``); the delete set that follows is not.
+``readStructs``, ``readItemContent``), then the delete set (``readDeleteSet``).
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass, field
 
-from .protocol import ProtocolError, Reader, encode_varuint
+from .protocol import ProtocolError, Reader
 
 _ORIGIN = 0x80
 _RIGHT_ORIGIN = 0x40
@@ -26,12 +33,38 @@ _GC, _DELETED, _JSON, _BINARY, _STRING, _EMBED, _FORMAT, _TYPE, _ANY, _DOC = ran
 _SKIP = 10
 _XML_ELEMENT, _XML_HOOK = 3, 5
 _MAX_ANY_DEPTH = 64
-_VARUINT = re.compile(rb"[\x80-\xff]{0,7}[\x00-\x7f]")
 
 
-def check_update(update: bytes) -> None:
-    """Raise ProtocolError if ``update`` holds an item placed next to a later item of its own client."""
+@dataclass(slots=True)
+class UpdateShape:
+    """What an update adds (clock ranges per client) and the clocks it needs."""
+
+    adds: list[tuple[int, int, int]] = field(default_factory=list)  # (client, start, end)
+    needs: dict[int, int] = field(default_factory=dict)  # client -> clocks below it needed
+
+    def need(self, client: int, clock: int) -> None:
+        if clock > self.needs.get(client, 0):
+            self.needs[client] = clock
+
+    def missing(self, state: dict[int, int]) -> str | None:
+        """Why this update cannot be integrated into a document with ``state``; None if it can."""
+        have = dict(state)
+        for client, start, end in sorted(self.adds):
+            known = have.get(client, 0)
+            if start > known:
+                return f"its edits of client {client} start at clock {start}; the server has {known}"
+            have[client] = max(known, end)
+        for client, clock in self.needs.items():
+            if clock > have.get(client, 0):
+                return f"it builds on clock {clock - 1} of client {client}, which the server never got"
+        return None
+
+
+def check_update(update: bytes) -> UpdateShape:
+    """Read ``update``: what it adds and needs; ProtocolError if it is malformed or holds an
+    item placed next to a later item of its own client."""
     reader = Reader(update)
+    shape = UpdateShape()
     groups = reader.varuint()
     if groups > len(update):
         raise ProtocolError("update: client count exceeds its size")
@@ -40,50 +73,64 @@ def check_update(update: bytes) -> None:
         if structs > len(update):
             raise ProtocolError("update: struct count exceeds its size")
         client = reader.varuint()
-        clock = reader.varuint()
-        encoded = encode_varuint(client)
+        clock = start = reader.varuint()
         for _ in range(structs):
-            clock += _struct_length(reader, encoded, clock)
+            length, skipped = _struct_length(reader, shape, client, clock)
+            if skipped:  # a hole: what follows is a range of its own
+                if clock > start:
+                    shape.adds.append((client, start, clock))
+                start = clock + length
+            clock += length
+        if clock > start:
+            shape.adds.append((client, start, clock))
+    if reader.pos < len(update):
+        _read_delete_set(reader, shape)
+    return shape
 
 
-def _struct_length(reader: Reader, client: bytes, clock: int) -> int:
+def _read_delete_set(reader: Reader, shape: UpdateShape) -> None:
+    clients = reader.varuint()
+    if clients > len(reader.data):
+        raise ProtocolError("update: delete set client count exceeds its size")
+    for _ in range(clients):
+        client = reader.varuint()
+        ranges = reader.varuint()
+        if ranges > len(reader.data):
+            raise ProtocolError("update: delete set range count exceeds its size")
+        for _ in range(ranges):
+            clock = reader.varuint()
+            shape.need(client, clock + reader.varuint())
+
+
+def _struct_length(reader: Reader, shape: UpdateShape, client: int, clock: int) -> tuple[int, bool]:
+    """(length, is a skip) of the struct at ``clock``; records the ids it refers to."""
     info = _byte(reader)
     kind = info & 0x1F
     if kind in (_GC, _SKIP):
-        return reader.varuint()
+        return reader.varuint(), kind == _SKIP
     for flag in (_ORIGIN, _RIGHT_ORIGIN):
         if info & flag:
-            _check_neighbour(reader, client, clock)
+            _neighbour(reader, shape, client, clock)
     if not info & (_ORIGIN | _RIGHT_ORIGIN):
         if reader.varuint() == 1:
             reader.varstring()  # the name of a root type
         else:
-            _check_neighbour(reader, client, clock)  # the parent item
+            _neighbour(reader, shape, client, clock)  # the parent item
         if info & _PARENT_SUB:
             reader.varstring()
-    return _content_length(reader, kind)
+    return _content_length(reader, kind), False
 
 
-def _check_neighbour(reader: Reader, client: bytes, clock: int) -> None:
-    """Read the id of a neighbour or parent of the item at ``clock`` of ``client`` (encoded)."""
-    if not reader.data.startswith(client, reader.pos):
-        _skip_varuint(reader)  # another client's item
-        _skip_varuint(reader)
-        return
-    reader.pos += len(client)
+def _neighbour(reader: Reader, shape: UpdateShape, client: int, clock: int) -> None:
+    """Read the id of a neighbour or parent of the item at ``clock`` of ``client``."""
+    other_client = reader.varuint()
     other_clock = reader.varuint()
-    if other_clock >= clock:
+    if other_client == client and other_clock >= clock:
         raise ProtocolError(
             f"update: an item (clock {clock}) refers to its own client's clock {other_clock}, "
             "which was made after it (an offset inside a character?)"
         )
-
-
-def _skip_varuint(reader: Reader) -> None:
-    match = _VARUINT.match(reader.data, reader.pos)
-    if match is None:
-        raise ProtocolError("update: truncated or overlong integer")
-    reader.pos = match.end()
+    shape.need(other_client, other_clock + 1)
 
 
 def _content_length(reader: Reader, kind: int) -> int:

@@ -41,6 +41,7 @@ class YClient:
         self.awareness: dict[int, tuple[int, dict[str, Any] | None]] = {}
         self.awareness_messages: list[list[protocol.AwarenessEntry]] = []
         self.denied: list[str] = []
+        self.roles: list[str] = []  # every role the server said we have, in order
         self.changed = asyncio.Event()
         self._clock = 0
         self._remote = False
@@ -116,6 +117,8 @@ class YClient:
             self.awareness_messages.append(entries)
             for entry in entries:
                 self.awareness[entry.client_id] = (entry.clock, json.loads(entry.state_json))
+        elif isinstance(message, protocol.AuthMessage) and message.subtype == 1:
+            self.roles.append(str(message.role))
         elif isinstance(message, protocol.AuthMessage):
             self.denied.append(message.reason)
         self.changed.set()

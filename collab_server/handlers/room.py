@@ -6,8 +6,10 @@ allowlist; a refused client gets a plain HTTP error (401, 403, 404) and never
 a socket. After that, each message goes to the room, which checks the role
 on every document update; a malformed message closes only this connection.
 Access is checked again whenever it may have changed (see ``live``): a
-revoked user's socket is closed with 4403, a downgraded one becomes
-read-only.
+revoked user's socket is closed with 4403; any other change of role is sent
+to the client (an auth message of subtype 1, see ``crdt.protocol.role_message``),
+and a client promoted to writer after edits of its were refused is closed
+with 4409 so that it resyncs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tornado.iostream import StreamClosedError
 from auth.identity import Credentials, IdentityProvider, User
 from auth.permissions import Action, Role, role_allows
 from crdt.errors import NotebookNotFound
+from crdt.protocol import role_message
 from crdt.room import Room
 from crdt.rooms import RoomManager
 
@@ -31,6 +34,7 @@ from ..access import Authorizer
 from ..errors import (
     WS_CLIENT_TOO_SLOW,
     WS_FORBIDDEN,
+    WS_RELOAD_REQUIRED,
     WS_UNAUTHORIZED,
     WS_UNSUPPORTED_DATA,
     close_reason,
@@ -127,6 +131,7 @@ class RoomHandler(websocket.WebSocketHandler):
         self._closed = False
         self._credentials: Credentials | None = None
         self._presence: dict[str, Any] | None = None
+        self._path = ""
 
     # ---- before the upgrade -------------------------------------------------------
 
@@ -155,7 +160,7 @@ class RoomHandler(websocket.WebSocketHandler):
             return
         try:
             granted = await self.authorizer.require(user, Action.VIEW, notebook_id=kwargs["room_id"])
-            self.role = granted.role
+            self.role, self._path = granted.role, granted.path
         except Exception as e:
             status = http_status(e)
             if status is None:
@@ -243,10 +248,18 @@ class RoomHandler(websocket.WebSocketHandler):
         except NotebookNotFound:
             self.close(WS_FORBIDDEN, "your access to this notebook was removed")
             return
-        if role != self.role:
-            log.info("%s's role on %s is now %s", user.name, self.path_kwargs["room_id"], role.label)
-            self.user, self.role = user, role
-            self._presence = presence_identity(user, role)
+        if role == self.role:
+            return
+        log.info("%s's role on %s is now %s", user.name, self.path_kwargs["room_id"], role.label)
+        promoted = role_allows(role, Action.EDIT) and not self.can_write
+        self.user, self.role = user, role
+        self._presence = presence_identity(user, role)
+        if promoted and self.room is not None and self.room.refused_changes_of(self):
+            # Its copy holds the edits refused while it was read-only: they would
+            # poison every later edit. It must resync (the page keeps the text).
+            self.close(WS_RELOAD_REQUIRED, "you may edit again; reload to get the notebook as it is")
+            return
+        self.send(role_message(role.label))
 
     def send(self, message: bytes) -> None:
         if self._closed:
@@ -320,6 +333,9 @@ class RoomHandler(websocket.WebSocketHandler):
             return
         if self._closed:  # the client left while the room was opening
             self.room.leave(self)
+            return
+        self.send(role_message(self.role.label))
+        self.room.set_path(self._path)  # a rename made while the room was closed
         log.info("room %s: %s joined", room_id, self.user.name)
 
     def on_message(self, message: str | bytes) -> None:

@@ -23,11 +23,17 @@ How the server gets there, deterministically:
 
 The fix (``Room._answered``): a connection gets no document updates until
 its sync step 1 is answered; that answer holds every earlier transaction.
+
+Since then the server also never applies an update that would stay pending
+(``crdt/updates.py`` ``UpdateShape.missing``): the move of step 1 is held
+until the edits it builds on arrive, and both apply together. So nobody sees
+the cell vanish in between either; the test checks both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +81,24 @@ async def join_without_sync_step1(client: YClient, seen: list[list[tuple[str, st
         client.url, additional_headers=client.headers, max_size=None, ping_interval=None
     )
     client._reader = asyncio.create_task(client._read())
+
+
+def record(client: YClient) -> list[list[tuple[str, str]]]:
+    """The cells ``client`` holds after every message it receives from now on."""
+    seen: list[list[tuple[str, str]]] = []
+    handle = client._handle
+
+    def handle_and_record(data: bytes) -> None:
+        handle(data)
+        seen.append(cells(client))
+
+    client._handle = handle_and_record  # type: ignore[method-assign]
+    return seen
+
+
+def presence_of(client_id: int, state: dict[str, Any]) -> bytes:
+    entry = protocol.AwarenessEntry(client_id, 1, json.dumps(state))
+    return protocol.awareness_message(protocol.encode_awareness_update([entry]))
 
 
 async def test_a_client_rejoining_mid_move_never_holds_both_copies(tmp_path: Path) -> None:
@@ -125,8 +149,15 @@ async def test_a_client_rejoining_mid_move_never_holds_both_copies(tmp_path: Pat
         async with websockets.connect(
             url, additional_headers={"Authorization": f"token {tokens['alice']}"}
         ) as raw:
+            watched = record(watcher)
             await raw.send(protocol.sync_update(move))
-            await watcher.wait_for(lambda: [i for i, _ in cells(watcher)] == ["a"])  # T_a
+            # Presence from the same socket comes after the move: once the watcher has
+            # it, the server has handled the move (held it, as it needs the typing).
+            await raw.send(presence_of(raw_client_id := 424242, {"barrier": 0}))
+            await watcher.wait_for(
+                lambda: ((watcher.awareness.get(raw_client_id) or (0, None))[1] or {}).get("barrier") == 0
+            )
+            assert cells(watcher) == [("a", "a1"), ("x", "x1")]  # nothing applied yet
             seen: list[list[tuple[str, str]]] = []
             await join_without_sync_step1(rejoiner, seen)
             await raw.send(protocol.sync_update(typed))
@@ -143,6 +174,9 @@ async def test_a_client_rejoining_mid_move_never_holds_both_copies(tmp_path: Pat
             await rejoiner.send(protocol.sync_step1(rejoiner.doc.get_state()))
             await rejoiner.wait_for(lambda: cells(rejoiner) == [("x", "x2"), ("a", "a1")])
             assert not [state for state in seen if len(state) != len({i for i, _ in state})]
+            # The watcher went straight from before the move to after it.
+            assert [("a", "a1")] not in watched
+            assert not [state for state in watched if len(state) != len({i for i, _ in state})]
         for client in (owner, watcher, rejoiner):
             client.drop()
     finally:

@@ -20,12 +20,13 @@ async def test_idle_room_is_saved_unloaded_and_reopened_from_the_store(
     async with YClient(server.ws_url(notebook_id), server.token("alice")) as alice:
         alice.notebook.ycells[0]["source"].insert(0, "typed by alice")
 
-        def authors() -> set[str]:
+        def authors() -> set[str | None]:
             query = select(updates.c.username).where(updates.c.room_id == notebook_id)
             with server.services.store_db.begin() as conn:
                 return set(conn.execute(query).scalars())
 
-        await wait_until(lambda: authors() == {"alice"})
+        # Alice's edit, and the path the server writes into the document on open.
+        await wait_until(lambda: authors() == {"alice", None})
     await wait_until(lambda: rooms.get(notebook_id) is None)
     path = server.services.settings.root_dir / "alice" / "idle.ipynb"
     assert "typed by alice" in path.read_text()
