@@ -74,7 +74,13 @@ import zmq
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_ydoc import YNotebook
 
-from .errors import KernelError
+from .errors import (
+    KernelUnavailable,
+    NotACodeCell,
+    NotYourInputRequest,
+    UnknownCell,
+    UnknownInputRequest,
+)
 from .log import summarize_outputs
 from .outputs import OUTPUT_TYPES, CellOutputs, IopubMessage, NotebookWriter, decode_iopub
 
@@ -149,37 +155,6 @@ class ExecutionSink(Protocol):
 
 
 Summarize = Callable[[Sequence[Mapping[str, Any]]], Mapping[str, Any]]
-
-
-# ---- errors -----------------------------------------------------------------------------
-
-
-class UnknownCell(KernelError):
-    """A run request named a cell the notebook does not have; nothing was queued."""
-
-    def __init__(self, cell_id: str) -> None:
-        super().__init__(f"the notebook has no cell with id {cell_id!r}")
-        self.cell_id = cell_id
-
-
-class NotACodeCell(KernelError):
-    """A run request named a markdown or raw cell; nothing was queued."""
-
-    def __init__(self, cell_id: str, cell_type: str) -> None:
-        super().__init__(f"cell {cell_id!r} is a {cell_type} cell, not a code cell")
-        self.cell_id = cell_id
-
-
-class KernelUnavailable(KernelError):
-    """The kernel cannot take requests: shut down, dead, or the executor is closed."""
-
-
-class UnknownInputRequest(KernelError):
-    """No execution with this id is waiting for input."""
-
-
-class NotYourInputRequest(KernelError, PermissionError):
-    """Only the user who ran a cell may answer its ``input()`` prompt."""
 
 
 # ---- one run of one cell ------------------------------------------------------------------
@@ -940,3 +915,18 @@ def _cancelled() -> bool:
     """Whether the current task was asked to stop (not just a closed socket's future)."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+__all__ = [
+    "ExecutionSink",
+    "Executor",
+    "FinalStatus",
+    "KernelHandle",
+    "KernelState",
+    "KernelUnavailable",
+    "NotACodeCell",
+    "NotYourInputRequest",
+    "Summarize",
+    "UnknownCell",
+    "UnknownInputRequest",
+]

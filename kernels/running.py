@@ -22,8 +22,8 @@ from pycrdt import Map
 from crdt.room import Room
 from crdt.rooms import RoomManager
 
-from .errors import KernelError
-from .execution import ExecutionSink, Executor, KernelUnavailable
+from .errors import KernelError, KernelUnavailable, NoSuchKernel
+from .execution import ExecutionSink, Executor
 from .outputs import NotebookWriter
 from .pool import KernelOwner, KernelPool, ManagedKernel
 
@@ -36,8 +36,8 @@ DEFAULT_KERNEL = "python3"
 Placement = Callable[[], Awaitable[tuple[Path, KernelOwner]]]
 
 
-class NoKernel(KernelError):
-    """The notebook has no running kernel (nothing was run yet, or it was shut down)."""
+NoKernel = NoSuchKernel
+"""The name this module used for :class:`~kernels.errors.NoSuchKernel`; kept for importers."""
 
 
 class PooledKernel:
@@ -188,7 +188,7 @@ class NotebookKernels:
     def _existing(self, notebook_id: str) -> _Session:
         session = self._sessions.get(notebook_id)
         if session is None:
-            raise NoKernel(f"notebook {notebook_id!r} has no running kernel")
+            raise NoSuchKernel(notebook_id)
         return session
 
     async def _session(self, notebook_id: str, path: str, placement: Placement) -> _Session:
@@ -279,4 +279,4 @@ class NotebookKernels:
         task.add_done_callback(self._tasks.discard)
 
 
-__all__ = ["KernelUnavailable", "NoKernel", "NotebookKernels", "PooledKernel"]
+__all__ = ["KernelUnavailable", "NoKernel", "NoSuchKernel", "NotebookKernels", "PooledKernel"]
