@@ -32,9 +32,12 @@ epoch, as floats):
   last finished one. ``code`` is the source that produced the outputs the
   cell shows now (None if not run on this server): a cell whose source
   differs is stale.
-* ``kernel``: ``{"status": "idle"|"busy"|"starting"|"restarting"|"dead",
+* ``kernel``: ``{"status": "idle"|"busy"|"starting"|"restarting"|"dead"|None,
   "name": kernelspec name, "message": text for people (who interrupted or
-  restarted it, that it died), "by": username or None}``.
+  restarted it, that it died), "by": username or None}``. ``None`` (or no
+  map at all) means the notebook has no kernel and the next run starts one:
+  after a server restart, or once an idle kernel was culled
+  (:func:`kernels.running.write_no_kernel`); the page shows "no kernel".
 * ``input_requests``: execution id -> ``{"cell_id", "prompt", "password",
   "for": username}`` while the kernel waits for ``input()``; only that user
   may answer (:meth:`Executor.answer_input`); removed when answered or when

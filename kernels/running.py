@@ -40,6 +40,24 @@ NoKernel = NoSuchKernel
 """The name this module used for :class:`~kernels.errors.NoSuchKernel`; kept for importers."""
 
 
+RESTARTED = "The server restarted. A new kernel starts when you run a cell."
+CULLED = "The kernel was stopped after being idle. A new one starts when you run a cell."
+
+
+def write_no_kernel(room: Room, message: str) -> None:
+    """Show that the notebook has no kernel: status None (the page says "no kernel").
+
+    Runs a previous kernel left queued or running end "aborted". A document
+    that never had a kernel is left as it is.
+    """
+    writer = NotebookWriter(room.notebook, 0.05)
+    kernel = room.doc.get("kernel", type=Map).to_py() or {}
+    if kernel.get("status") is not None:
+        writer.set_kernel({**kernel, "status": None, "message": message, "by": None})
+    writer.reset_leftovers()
+    writer.close()
+
+
 class PooledKernel:
     """The :class:`~kernels.execution.KernelHandle` of a notebook's kernel in the pool."""
 
@@ -250,15 +268,7 @@ class NotebookKernels:
         """A room opening without a kernel: runs a previous server left are over."""
         if room.room_id in self._sessions or room.room_id in self._starting:
             return
-        writer = NotebookWriter(room.notebook, 0.05)
-        kernel = room.doc.get("kernel", type=Map).to_py() or {}
-        if kernel.get("status") not in (None, "dead"):
-            writer.set_kernel(
-                {**kernel, "status": "dead", "message": "The kernel stopped with the server.",
-                 "by": None}
-            )
-        writer.reset_leftovers()
-        writer.close()
+        write_no_kernel(room, RESTARTED)
 
     async def _room_closed(self, room: Room) -> None:
         session = self._sessions.get(room.room_id)
@@ -271,7 +281,10 @@ class NotebookKernels:
             session.executor.kernel_died()
 
     async def _kernel_culled(self, notebook_id: str) -> None:
+        session = self._sessions.get(notebook_id)
         await self._end(notebook_id, shutdown_kernel=False)
+        if session is not None and not session.room.closing:
+            write_no_kernel(session.room, CULLED)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
