@@ -68,15 +68,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, Self
 
-import zmq
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_ydoc import YNotebook
 
+from .channels import KernelChannels
 from .errors import (
     KernelUnavailable,
     NotACodeCell,
@@ -85,11 +83,12 @@ from .errors import (
     UnknownInputRequest,
 )
 from .log import summarize_outputs
-from .outputs import OUTPUT_TYPES, CellOutputs, IopubMessage, NotebookWriter, decode_iopub
+from .outputs import IopubMessage
+from .results import RunWriter, Summarize
+from .runs import Batch, FinalStatus, InputRequest, Run, RunQueue
 
 log = logging.getLogger(__name__)
 
-FinalStatus = Literal["ok", "error", "interrupted", "aborted"]
 KernelState = Literal["idle", "busy", "starting", "restarting", "dead"]
 
 
@@ -157,56 +156,6 @@ class ExecutionSink(Protocol):
     ) -> None: ...
 
 
-Summarize = Callable[[Sequence[Mapping[str, Any]]], Mapping[str, Any]]
-
-
-# ---- one run of one cell ------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class _Batch:
-    """The cells of one run request; an error stops the rest of them."""
-
-
-@dataclass(eq=False)
-class _Run:
-    id: str
-    cell_id: str
-    code: str
-    username: str
-    batch: _Batch
-    queued_at: float
-    state: Literal["queued", "running", "idle"] = "queued"
-    started_at: float | None = None
-    finished_at: float | None = None
-    status: FinalStatus | None = None
-    msg_id: str | None = None
-    outputs: CellOutputs | None = None
-    reply: dict[str, Any] | None = None
-    idle: bool = False
-    output_seen: bool = False
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def entry(self, code: str | None) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "by": self.username,
-            "execution_id": self.id,
-            "queued_at": self.queued_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "status": self.status,
-            "code": code,
-        }
-
-
-@dataclass
-class _InputRequest:
-    run: _Run
-    prompt: str
-    password: bool
-
-
 # ---- the executor -----------------------------------------------------------------------------
 
 
@@ -220,6 +169,11 @@ class Executor:
     running) and stops every task the executor started. Call everything
     from the room's event loop; ``username`` arguments must be the
     authenticated user, never a name a client sent.
+
+    The parts: a :class:`~kernels.runs.RunQueue` (what runs next), a
+    :class:`~kernels.channels.KernelChannels` (the kernel's messages) and a
+    :class:`~kernels.results.RunWriter` (the document); this class runs the
+    queue on the kernel and owns the kernel's lifecycle.
     """
 
     def __init__(
@@ -239,33 +193,25 @@ class Executor:
         self.notebook_id = notebook_id
         self.notebook_path = notebook_path
         """Recorded with each execution; the web layer updates it when the file moves."""
-        self._notebook = notebook
-        self._writer = NotebookWriter(notebook, flush_interval)
         self._kernel = kernel
         self._sink = sink
-        self._summarize = summarize
-        self.max_output_bytes = max_output_bytes
         self._liveness_interval = liveness_interval
         self._ready_timeout = ready_timeout
+        self._runs = RunQueue()
+        self._results = RunWriter(
+            notebook,
+            max_output_bytes=max_output_bytes,
+            summarize=summarize,
+            flush_interval=flush_interval,
+        )
+        self._channels = KernelChannels(notebook_id, self._on_iopub, self._on_reply)
+        self._interrupted_run: Run | None = None
+        self._runs_by_msg: dict[str, Run] = {}
+        self._inputs: dict[str, InputRequest] = {}
 
-        self._queue: deque[_Run] = deque()
-        self._running: _Run | None = None
-        self._interrupted_run: _Run | None = None
-        self._last_finished: dict[str, _Run] = {}
-        self._produced_by: dict[str, str | None] = {}
-        self._cells: dict[str, CellOutputs] = {}  # each cell's latest outputs writer
-        self._runs_by_msg: dict[str, _Run] = {}
-        self._outputs_by_msg: dict[str, CellOutputs] = {}
-        self._inputs: dict[str, _InputRequest] = {}
-        self._probes: dict[str, asyncio.Future[dict[str, Any]]] = {}
-
-        self._client: AsyncKernelClient | None = None
-        self._readers: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._worker: asyncio.Task[None] | None = None
         self._reviving: asyncio.Task[None] | None = None
-        self._queued = asyncio.Event()
-        self._ready = asyncio.Event()
         self._lifecycle = asyncio.Lock()
         self._kernel_state: KernelState = "starting"
         self._kernel_message = ""
@@ -274,7 +220,10 @@ class Executor:
         self._shut_down = False
         self._closing = False
         self._closed = asyncio.Event()
-        self._last_message_at = 0.0
+
+    @property
+    def max_output_bytes(self) -> int:
+        return self._results.max_output_bytes
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -286,16 +235,16 @@ class Executor:
         if self._started:
             raise RuntimeError("an Executor starts once")
         self._started = True
-        self._produced_by.update(self._writer.reset_leftovers())
+        self._results.reset_leftovers()
         self._attach(self._kernel.client)
         try:
             async with asyncio.timeout(self._ready_timeout):
-                await self._probe()
+                await self._channels.probe()
         except TimeoutError as e:
             self._set_kernel("dead", "The kernel does not answer.")
             raise KernelUnavailable(f"the kernel of {self.notebook_id!r} does not answer") from e
         self._set_kernel("idle", "")
-        self._ready.set()
+        self._runs.resume()
         self._worker = self._spawn(self._work(), "executor-worker")
 
     async def close(self) -> None:
@@ -309,11 +258,10 @@ class Executor:
             tasks = list(self._tasks)
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self._writer.flush()
+            await asyncio.gather(self._channels.close(), *tasks, return_exceptions=True)
+            self._results.flush()
         finally:
-            self._writer.close()
-            self._client = None
+            self._results.close()
             self._closed.set()
 
     async def __aenter__(self) -> Self:
@@ -326,7 +274,7 @@ class Executor:
     @property
     def busy(self) -> bool:
         """Whether a cell is running or queued (the room should stay open meanwhile)."""
-        return self._running is not None or bool(self._queue)
+        return self._runs.busy
 
     @property
     def kernel_status(self) -> KernelState:
@@ -347,10 +295,10 @@ class Executor:
         self._check_open()
         if self._kernel_state == "dead":
             raise KernelUnavailable("the kernel is not running; restart it")
-        sources = self._sources(cell_ids)
-        batch = _Batch()
+        sources = self._results.sources(cell_ids)
+        batch = Batch()
         now = time.time()
-        runs: list[_Run] = []
+        runs: list[Run] = []
         for cell_id, code in zip(cell_ids, sources, strict=True):
             execution_id = self._sink.record_queued(
                 notebook_id=self.notebook_id,
@@ -362,12 +310,11 @@ class Executor:
                 kernel_id=self._kernel.id,
                 queued_at=now,
             )
-            runs.append(_Run(execution_id, cell_id, code, username, batch, now))
-        self._queue.extend(runs)
+            runs.append(Run(execution_id, cell_id, code, username, batch, now))
+        self._runs.add(runs)
         for run in runs:
             self._publish(run.cell_id)
-        self._writer.flush()
-        self._queued.set()
+        self._results.flush()
         return [run.id for run in runs]
 
     async def interrupt(self, username: str) -> None:
@@ -375,7 +322,7 @@ class Executor:
         self._check_open()
         if self._kernel_state not in ("idle", "busy"):
             raise KernelUnavailable(f"the kernel is {self._kernel_state}")
-        self._interrupted_run = self._running
+        self._interrupted_run = self._runs.running
         await self._kernel.interrupt()
         self._set_kernel(self._kernel_state, f"{username} interrupted the kernel.", username)
 
@@ -387,7 +334,7 @@ class Executor:
         self._check_open()
         async with self._lifecycle:
             self._check_open()
-            self._ready.clear()
+            self._runs.pause()
             self._set_kernel("restarting", f"{username} is restarting the kernel.", username)
             self._abort_all("restart")
             try:
@@ -397,7 +344,7 @@ class Executor:
                 self._set_kernel("dead", "The kernel could not be restarted.", username)
                 raise KernelUnavailable("the kernel could not be restarted") from e
             self._set_kernel("idle", f"{username} restarted the kernel.", username)
-            self._ready.set()
+            self._runs.resume()
 
     async def shutdown(self, username: str) -> None:
         """Shut the kernel down; running and queued cells end "aborted"; later runs are refused."""
@@ -406,10 +353,10 @@ class Executor:
             if self._shut_down:
                 return
             self._shut_down = True
-            self._ready.clear()
+            self._runs.pause()
             self._abort_all("shutdown")
             self._set_kernel("dead", f"{username} shut the kernel down.", username)
-            self._detach()
+            self._channels.detach()
             await self._kernel.shutdown()
 
     def answer_input(self, username: str, execution_id: str, value: str) -> None:
@@ -420,21 +367,17 @@ class Executor:
             NotYourInputRequest: ``username`` did not run that cell (nothing is sent).
         """
         request = self._inputs.get(execution_id)
-        if request is None or self._client is None:
+        client = self._channels.client
+        if request is None or client is None:
             raise UnknownInputRequest(f"execution {execution_id!r} is not waiting for input")
         if request.run.username != username:
             raise NotYourInputRequest(
                 f"only {request.run.username} may answer the input of execution {execution_id!r}"
             )
         del self._inputs[execution_id]
-        self._writer.set_input_request(execution_id, None)
-        self._client.input(value)
-        outputs = request.run.outputs
-        if outputs is not None:  # echo it, as JupyterLab does
-            shown = "········" if request.password else value
-            outputs.add_stream("stdout", f"{request.prompt}{shown}\n")
-            self._writer.set_outputs(outputs)
-        self._writer.flush()
+        client.input(value)
+        self._results.input_answered(request, value)
+        self._results.flush()
 
     def kernel_died(self) -> None:
         """The kernel process died: fail what is queued and running, then restart it.
@@ -449,7 +392,7 @@ class Executor:
         if self._lifecycle.locked():  # a restart or shutdown is replacing the process anyway
             return
         log.warning("kernel of notebook %s died; restarting it", self.notebook_id)
-        self._ready.clear()
+        self._runs.pause()
         self._set_kernel("restarting", "The kernel died; restarting it.", flush=False)
         self._abort_all("died")
         self._reviving = self._spawn(self._revive(), "executor-revive")
@@ -458,7 +401,7 @@ class Executor:
 
     async def _work(self) -> None:
         while True:
-            run = await self._next_run()
+            run = await self._runs.next()
             try:
                 await self._execute(run)
             except Exception:
@@ -467,27 +410,16 @@ class Executor:
                 )
                 if run.state != "idle":
                     self._abort(run, "ExecutionFailed", "The server could not run this cell.")
-                    self._writer.flush()
+                    self._results.flush()
 
-    async def _next_run(self) -> _Run:
-        while True:
-            if self._queue and self._ready.is_set():
-                return self._queue.popleft()
-            if not self._queue:
-                self._queued.clear()
-                await self._queued.wait()
-            else:
-                await self._ready.wait()
-
-    async def _execute(self, run: _Run) -> None:
-        if self._kernel.client is not self._client:
+    async def _execute(self, run: Run) -> None:
+        if self._kernel.client is not self._channels.client:
             self._attach(self._kernel.client)
-        client = self._client
+        client = self._channels.client
         assert client is not None
-        self._running = run
-        run.state = "running"
-        run.started_at = time.time()
-        self._start_outputs(run)
+        self._runs.start(run)
+        assert run.started_at is not None
+        self._results.start_outputs(run)
         self._record(self._sink.record_started, run.id, run.started_at, self._kernel.id)
         self._kernel.set_busy(True)
         msg_id = str(
@@ -497,11 +429,9 @@ class Executor:
         )
         run.msg_id = msg_id
         self._runs_by_msg[msg_id] = run
-        assert run.outputs is not None
-        self._outputs_by_msg[msg_id] = run.outputs
-        self._writer.set_cell(run.cell_id, execution_state="running", execution_count=None)
+        self._results.running(run, msg_id)
         self._publish(run.cell_id)
-        self._writer.flush()
+        self._results.flush()
         await self._wait(run)
         if run.status is not None:  # aborted meanwhile
             return
@@ -519,7 +449,7 @@ class Executor:
             self._finish(run, "aborted", count)
         self._abort_batch(run.batch)
 
-    async def _wait(self, run: _Run) -> None:
+    async def _wait(self, run: Run) -> None:
         """Wait for the reply and the kernel's idle status; notice a kernel that went away."""
         loop = asyncio.get_running_loop()
         while not run.done.is_set():
@@ -529,7 +459,7 @@ class Executor:
                 return
             except TimeoutError:
                 pass
-            quiet = loop.time() - self._last_message_at
+            quiet = loop.time() - self._channels.last_message_at
             if quiet < self._liveness_interval:
                 continue
             if run.reply is not None:
@@ -548,54 +478,32 @@ class Executor:
                 else:
                     run.reply = {"status": "aborted"}
                 return
-            readers_ok = bool(self._readers) and not any(t.done() for t in self._readers)
-            if readers_ok and await self._kernel.is_alive():
+            if self._channels.readers_ok and await self._kernel.is_alive():
                 continue
             if not run.done.is_set():
                 self.kernel_died()
             return
 
-    def _start_outputs(self, run: _Run) -> None:
-        """Give the cell a fresh outputs writer, clearing what it shows."""
-        old = self._cells.get(run.cell_id)
-        if old is not None:
-            self._writer.discard_outputs(old)
-            self._outputs_by_msg = {k: v for k, v in self._outputs_by_msg.items() if v is not old}
-        outputs = CellOutputs(run.cell_id, run.id, self.max_output_bytes)
-        outputs.clear()
-        run.outputs = outputs
-        self._cells[run.cell_id] = outputs
-        self._writer.set_outputs(outputs)
-        self._produced_by[run.cell_id] = run.code
-
     def _finish(
         self,
-        run: _Run,
+        run: Run,
         status: FinalStatus,
         execution_count: int | None = None,
         error_name: str | None = None,
         error_value: str | None = None,
         flush: bool = True,
     ) -> None:
-        run.state = "idle"
-        run.status = status
-        run.finished_at = time.time()
-        run.done.set()
+        self._runs.finish(run, status)
         if run.msg_id is not None:
             self._runs_by_msg.pop(run.msg_id, None)
-        if self._running is run:
-            self._running = None
-        if self._inputs.pop(run.id, None) is not None:
-            self._writer.set_input_request(run.id, None)
-        if run.outputs is not None:
-            self._writer.set_cell(
-                run.cell_id, execution_state="idle", execution_count=execution_count
-            )
-        self._last_finished[run.cell_id] = run
+        request = self._inputs.pop(run.id, None)
+        if request is not None:
+            self._results.input_answered(request, None)
+        self._results.finished(run, execution_count)
         self._publish(run.cell_id)
         if flush or run.outputs is not None:
-            self._writer.flush()  # the summary is read from the document
-        summary = self._summary(run.cell_id) if run.outputs is not None else None
+            self._results.flush()  # the summary is read from the document
+        summary = self._results.summary(run.cell_id) if run.outputs is not None else None
         self._record(
             self._sink.record_finished,
             run.id,
@@ -606,34 +514,26 @@ class Executor:
             error_value,
             summary,
         )
-        if self._running is None and not self._queue:
+        if not self._runs.busy:
             self._kernel.set_busy(False)
 
-    def _abort(self, run: _Run, ename: str | None = None, evalue: str = "") -> None:
+    def _abort(self, run: Run, ename: str | None = None, evalue: str = "") -> None:
         """End ``run`` as "aborted", with an error output when ``ename`` is given."""
-        if run.msg_id is not None:
-            self._outputs_by_msg.pop(run.msg_id, None)
+        self._results.stop_outputs(run)
         if ename is not None:
-            if run.outputs is None:
-                self._start_outputs(run)
-            assert run.outputs is not None
-            run.outputs.add_error(ename, evalue, [f"{ename}: {evalue}"])
-            self._writer.set_outputs(run.outputs)
+            self._results.add_error(run, ename, evalue)
         self._finish(run, "aborted", None, ename, evalue or None, flush=False)
 
-    def _abort_batch(self, batch: _Batch) -> None:
-        skipped = [run for run in self._queue if run.batch is batch]
+    def _abort_batch(self, batch: Batch) -> None:
+        skipped = self._runs.drop_batch(batch)
         if not skipped:
             return
-        self._queue = deque(run for run in self._queue if run.batch is not batch)
         for run in skipped:
             self._abort(run)
-        self._writer.flush()
+        self._results.flush()
 
     def _abort_all(self, why: Literal["died", "dead", "restart", "shutdown", "close"]) -> None:
-        runs = ([self._running] if self._running is not None else []) + list(self._queue)
-        self._queue.clear()
-        for run in runs:
+        for run in self._runs.take_all():
             if why == "died":
                 when = (
                     "while this cell was running"
@@ -645,7 +545,7 @@ class Executor:
                 self._abort(run, "KernelDied", "The kernel died and could not be restarted.")
             else:
                 self._abort(run)
-        self._writer.flush()
+        self._results.flush()
 
     # ---- kernel lifecycle -------------------------------------------------------------------
 
@@ -662,7 +562,7 @@ class Executor:
                     self._abort_all("dead")
                     return
                 self._set_kernel("idle", "The kernel died and was restarted.")
-                self._ready.set()
+                self._runs.resume()
         finally:
             self._reviving = None
 
@@ -670,24 +570,7 @@ class Executor:
         async with asyncio.timeout(self._ready_timeout):
             await self._kernel.restart()
             self._attach(self._kernel.client)
-            await self._probe()
-
-    async def _probe(self) -> dict[str, Any]:
-        """Ask for kernel_info until the kernel answers (callers bound the wait)."""
-        while True:
-            client = self._client
-            if client is None:
-                raise KernelUnavailable("no kernel client")
-            msg_id = str(client.kernel_info())
-            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-            self._probes[msg_id] = future
-            try:
-                async with asyncio.timeout(1.0):
-                    return await future
-            except TimeoutError:
-                continue
-            finally:
-                self._probes.pop(msg_id, None)
+            await self._channels.probe()
 
     def _check_open(self) -> None:
         if not self._started:
@@ -697,112 +580,33 @@ class Executor:
         if self._shut_down:
             raise KernelUnavailable("the kernel was shut down")
 
-    # ---- reading the kernel's channels ----------------------------------------------------
-
     def _attach(self, client: AsyncKernelClient) -> None:
         if self._closing:
             raise KernelUnavailable("the notebook's executor is closed")
-        self._detach()
-        self._client = client
-        self._last_message_at = asyncio.get_running_loop().time()
-        self._readers = [
-            self._spawn(self._read_iopub(client), "executor-iopub"),
-            self._spawn(self._read_replies(client, "shell"), "executor-shell"),
-            self._spawn(self._read_replies(client, "stdin"), "executor-stdin"),
-        ]
+        self._channels.attach(client)
 
-    def _detach(self) -> None:
-        for task in self._readers:
-            task.cancel()
-        self._readers = []
-        self._client = None
-
-    async def _read_iopub(self, client: AsyncKernelClient) -> None:
-        socket = client.iopub_channel.socket
-        loop = asyncio.get_running_loop()
-        while socket is not None and not socket.closed:
-            try:
-                frames = await socket.recv_multipart(copy=False)
-            except asyncio.CancelledError:
-                if _cancelled():
-                    raise
-                return  # the client's channels were stopped
-            except zmq.ZMQError:
-                log.warning("iopub of notebook %s closed", self.notebook_id, exc_info=True)
-                return
-            try:
-                message = await decode_iopub(client.session, frames)
-            except Exception:
-                log.exception("dropping an iopub message of notebook %s", self.notebook_id)
-                continue
-            self._last_message_at = loop.time()
-            try:
-                self._on_iopub(message)
-            except Exception:
-                log.exception(
-                    "handling iopub %s of notebook %s failed", message.msg_type, self.notebook_id
-                )
-
-    async def _read_replies(
-        self, client: AsyncKernelClient, name: Literal["shell", "stdin"]
-    ) -> None:
-        channel = client.shell_channel if name == "shell" else client.stdin_channel
-        loop = asyncio.get_running_loop()
-        while channel.socket is not None and not channel.socket.closed:
-            try:
-                msg = await channel.get_msg()
-            except asyncio.CancelledError:
-                if _cancelled():
-                    raise
-                return
-            except zmq.ZMQError:
-                log.warning(
-                    "%s channel of notebook %s closed", name, self.notebook_id, exc_info=True
-                )
-                return
-            except Exception:
-                log.exception("dropping a %s message of notebook %s", name, self.notebook_id)
-                continue
-            self._last_message_at = loop.time()
-            try:
-                self._on_reply(msg)
-            except Exception:
-                log.exception("handling %s %s failed", name, msg.get("msg_type"))
+    # ---- the kernel's messages --------------------------------------------------------------
 
     def _on_reply(self, msg: dict[str, Any]) -> None:
         msg_type = msg["msg_type"]
-        parent_id = msg["parent_header"].get("msg_id")
+        run = self._runs_by_msg.get(msg["parent_header"].get("msg_id"))
         content = msg["content"]
         if msg_type == "execute_reply":
-            run = self._runs_by_msg.get(parent_id)
             if run is not None:
                 run.reply = content
-                self._check_done(run)
-        elif msg_type == "kernel_info_reply":
-            future = self._probes.get(parent_id)
-            if future is not None and not future.done():
-                future.set_result(content)
+                run.reply_done()
         elif msg_type == "input_request":
-            run = self._runs_by_msg.get(parent_id)
             if run is None:
                 log.warning(
                     "input requested by an unknown execution in notebook %s", self.notebook_id
                 )
                 return
-            request = _InputRequest(
+            request = InputRequest(
                 run, str(content.get("prompt", "")), bool(content.get("password"))
             )
             self._inputs[run.id] = request
-            self._writer.set_input_request(
-                run.id,
-                {
-                    "cell_id": run.cell_id,
-                    "prompt": request.prompt,
-                    "password": request.password,
-                    "for": run.username,
-                },
-            )
-            self._writer.flush()
+            self._results.input_requested(request)
+            self._results.flush()
 
     def _on_iopub(self, message: IopubMessage) -> None:
         msg_type = message.msg_type
@@ -811,66 +615,26 @@ class Executor:
             run = self._runs_by_msg.get(message.parent_id or "")
             if run is not None and state == "idle":
                 run.idle = True
-                self._check_done(run)
+                run.reply_done()
             kernel_up = self._kernel_state in ("busy", "idle")
             if kernel_up and state in ("busy", "idle") and state != self._kernel_state:
                 self._set_kernel(state, self._kernel_message, self._kernel_by, flush=False)
-                self._writer.schedule()
-        elif msg_type in OUTPUT_TYPES:
-            outputs = self._outputs_by_msg.get(message.parent_id or "")
-            if outputs is not None:
-                outputs.add_message(message)
-                self._writer.set_outputs(outputs)
-                run = self._runs_by_msg.get(message.parent_id or "")
-                if run is not None and not run.output_seen:
-                    run.output_seen = True
-                    self._writer.flush()  # a run's first output shows at once
-                else:
-                    self._writer.schedule()
+                self._results.schedule()
         elif msg_type == "update_display_data":
-            if len(message.content) > self.max_output_bytes:
-                log.warning("dropping an update_display_data of %d bytes", len(message.content))
-                return
-            content = message.parse()
-            display_id = (content.get("transient") or {}).get("display_id")
-            if display_id is None:
-                return
-            data, metadata = content.get("data") or {}, content.get("metadata") or {}
-            for outputs in self._cells.values():
-                if outputs.update_display(str(display_id), data, metadata):
-                    self._writer.set_outputs(outputs)
-            self._writer.schedule()
+            self._results.update_display(message)
+        elif self._results.add_output(message):
+            run = self._runs_by_msg.get(message.parent_id or "")
+            if run is not None and not run.output_seen:
+                run.output_seen = True
+                self._results.flush()  # a run's first output shows at once
+            else:
+                self._results.schedule()
 
-    def _check_done(self, run: _Run) -> None:
-        if run.reply is not None and run.idle:
-            run.done.set()
-
-    # ---- the document ------------------------------------------------------------------------
-
-    def _sources(self, cell_ids: Sequence[str]) -> list[str]:
-        wanted = set(cell_ids)
-        cells = self._writer.find_cells(wanted)
-        sources = []
-        for cell_id in cell_ids:
-            ycell = cells.get(cell_id)
-            if ycell is None:
-                raise UnknownCell(cell_id)
-            cell_type = str(ycell.get("cell_type"))
-            if cell_type != "code":
-                raise NotACodeCell(cell_id, cell_type)
-            sources.append(str(ycell.get("source") or ""))
-        return sources
+    # ---- helpers ------------------------------------------------------------------------
 
     def _publish(self, cell_id: str) -> None:
         """Put the cell's current entry in the ``executions`` map at the next flush."""
-        run: _Run | None = None
-        if self._running is not None and self._running.cell_id == cell_id:
-            run = self._running
-        else:
-            run = next((r for r in self._queue if r.cell_id == cell_id), None)
-        run = run or self._last_finished.get(cell_id)
-        if run is not None:
-            self._writer.set_entry(cell_id, run.entry(self._produced_by.get(cell_id)))
+        self._results.publish(cell_id, self._runs.shown(cell_id))
 
     def _set_kernel(
         self, status: KernelState, message: str, by: str | None = None, flush: bool = True
@@ -878,23 +642,9 @@ class Executor:
         self._kernel_state = status
         self._kernel_message = message
         self._kernel_by = by
-        self._writer.set_kernel(
-            {"status": status, "name": self._kernel.kernel_name, "message": message, "by": by}
-        )
+        self._results.set_kernel(status, self._kernel.kernel_name, message, by)
         if flush:
-            self._writer.flush()
-
-    def _summary(self, cell_id: str) -> Mapping[str, Any] | None:
-        outputs = self._writer.cell_outputs(cell_id)
-        if outputs is None:
-            return None
-        try:
-            return self._summarize(outputs)
-        except Exception:
-            log.exception("summarizing the outputs of cell %s failed", cell_id)
-            return None
-
-    # ---- helpers ------------------------------------------------------------------------
+            self._results.flush()
 
     def _record(self, method: Callable[..., None], *args: Any) -> None:
         try:
@@ -912,12 +662,6 @@ class Executor:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("task %s failed", task.get_name(), exc_info=task.exception())
-
-
-def _cancelled() -> bool:
-    """Whether the current task was asked to stop (not just a closed socket's future)."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 __all__ = [
