@@ -35,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 import zmq.asyncio
 from jupyter_client.asynchronous.client import AsyncKernelClient
@@ -68,7 +68,10 @@ KernelDiedCallback = Callable[[str, "ManagedKernel"], Awaitable[None]]
 """``async def on_kernel_died(notebook_id, kernel)``."""
 KernelCulledCallback = Callable[[str], Awaitable[None]]
 """``async def on_kernel_culled(notebook_id)``."""
+Unregister = Callable[[], None]
+"""Returned by the ``on_...`` hook registrations: call it to unregister the callback."""
 _SpareKey = tuple[KernelIdentity, str]
+_Callback = TypeVar("_Callback", KernelDiedCallback, KernelCulledCallback)
 
 #: Seconds before a spare that failed to start is tried again.
 SPARE_RETRY_AFTER = 30.0
@@ -337,19 +340,23 @@ class KernelPool(LoggingConfigurable):
 
     # ------------------------------------------------------------------ hooks
 
-    def on_kernel_died(self, callback: KernelDiedCallback) -> KernelDiedCallback:
+    def on_kernel_died(self, callback: KernelDiedCallback) -> Unregister:
         """Register ``await callback(notebook_id, kernel)``, called when a kernel process dies.
 
         Called once per death, within about ``check_interval`` of it; the
         kernel's status is then "dead" until someone calls :meth:`restart`.
+        Each call runs as a pool task; an exception it raises is logged.
+        Returns the function that unregisters it.
         """
-        self._died_callbacks.append(callback)
-        return callback
+        return _register(self._died_callbacks, callback)
 
-    def on_kernel_culled(self, callback: KernelCulledCallback) -> KernelCulledCallback:
-        """Register ``await callback(notebook_id)``, called after an idle kernel was shut down."""
-        self._culled_callbacks.append(callback)
-        return callback
+    def on_kernel_culled(self, callback: KernelCulledCallback) -> Unregister:
+        """Register ``await callback(notebook_id)``, called after an idle kernel was shut down.
+
+        As :meth:`on_kernel_died`: run as a pool task, errors logged; returns
+        the function that unregisters it.
+        """
+        return _register(self._culled_callbacks, callback)
 
     # ------------------------------------------------------------------ the API
 
@@ -768,6 +775,16 @@ class KernelPool(LoggingConfigurable):
 # ---------------------------------------------------------------------- helpers
 
 
+def _register(callbacks: list[_Callback], callback: _Callback) -> Unregister:
+    callbacks.append(callback)
+
+    def unregister() -> None:
+        if callback in callbacks:
+            callbacks.remove(callback)
+
+    return unregister
+
+
 async def _await(awaitable: Awaitable[None]) -> None:
     await awaitable
 
@@ -785,4 +802,5 @@ __all__ = [
     "KernelPool",
     "KernelStatus",
     "ManagedKernel",
+    "Unregister",
 ]

@@ -130,14 +130,19 @@ class NotebookKernels:
         self._sessions: dict[str, _Session] = {}
         self._starting: dict[str, asyncio.Task[_Session]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._unregister: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> Self:
-        self.pool.on_kernel_died(self._kernel_died)
-        self.pool.on_kernel_culled(self._kernel_culled)
+        self._unregister = [
+            self.pool.on_kernel_died(self._kernel_died),
+            self.pool.on_kernel_culled(self._kernel_culled),
+        ]
         self.rooms.opened_callbacks.append(self._room_opened)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        for unregister in self._unregister:
+            unregister()
         for task in list(self._starting.values()):
             task.cancel()
         await asyncio.gather(*self._starting.values(), return_exceptions=True)

@@ -239,9 +239,10 @@ async def test_cpu_limit_kills_only_that_kernel(
     died: asyncio.Queue[str] = asyncio.Queue()
     async with pool_factory(pool_size=0, limit_cpu_seconds=4) as pool:
 
-        @pool.on_kernel_died
         async def report(notebook_id: str, kernel: ManagedKernel) -> None:
             await died.put(notebook_id)
+
+        pool.on_kernel_died(report)
 
         alice_kernel, bob_kernel = await asyncio.gather(
             *(pool.kernel_for(f"nb-{o.name}", "python3", o, f) for o, f in zip(owners, folders))
