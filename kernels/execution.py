@@ -67,9 +67,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, Literal, Protocol, Self
+from collections.abc import Coroutine, Sequence
+from typing import Any, Literal, Self
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_ydoc import YNotebook
@@ -85,75 +84,12 @@ from .errors import (
 from .log import summarize_outputs
 from .outputs import IopubMessage
 from .results import RunWriter, Summarize
-from .runs import Batch, FinalStatus, InputRequest, Run, RunQueue
+from .runner import CellRunner, ExecutionSink, KernelHandle
+from .runs import FinalStatus, RunQueue
 
 log = logging.getLogger(__name__)
 
 KernelState = Literal["idle", "busy", "starting", "restarting", "dead"]
-
-
-# ---- what the Executor depends on ----------------------------------------------------
-
-
-class KernelHandle(Protocol):
-    """The notebook's kernel, as the pool provides it.
-
-    ``client`` is a started ``AsyncKernelClient`` (shell, iopub, stdin);
-    it is read again after ``restart``, which may replace it. ``restart``
-    must work on a dead kernel too (it gives it a new process).
-    """
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def kernel_name(self) -> str: ...
-
-    @property
-    def client(self) -> AsyncKernelClient: ...
-
-    async def is_alive(self) -> bool: ...
-
-    async def interrupt(self) -> None: ...
-
-    async def restart(self) -> None: ...
-
-    async def shutdown(self) -> None: ...
-
-    def set_busy(self, busy: bool) -> None:
-        """Called with True when a cell starts, False when nothing is left to run."""
-
-
-class ExecutionSink(Protocol):
-    """Where executions are recorded (:class:`kernels.log.ExecutionLog`); calls never wait."""
-
-    def record_queued(
-        self,
-        *,
-        notebook_id: str,
-        notebook_path: str,
-        cell_id: str | None,
-        code: str,
-        username: str,
-        kernelspec: str | None = None,
-        kernel_id: str | None = None,
-        queued_at: float | None = None,
-    ) -> str: ...
-
-    def record_started(
-        self, execution_id: str, started_at: float, kernel_id: str | None
-    ) -> None: ...
-
-    def record_finished(
-        self,
-        execution_id: str,
-        finished_at: float,
-        status: FinalStatus,
-        execution_count: int | None = None,
-        error_name: str | None = None,
-        error_value: str | None = None,
-        outputs_summary: Mapping[str, Any] | None = None,
-    ) -> None: ...
 
 
 # ---- the executor -----------------------------------------------------------------------------
@@ -194,8 +130,6 @@ class Executor:
         self.notebook_path = notebook_path
         """Recorded with each execution; the web layer updates it when the file moves."""
         self._kernel = kernel
-        self._sink = sink
-        self._liveness_interval = liveness_interval
         self._ready_timeout = ready_timeout
         self._runs = RunQueue()
         self._results = RunWriter(
@@ -205,9 +139,17 @@ class Executor:
             flush_interval=flush_interval,
         )
         self._channels = KernelChannels(notebook_id, self._on_iopub, self._on_reply)
-        self._interrupted_run: Run | None = None
-        self._runs_by_msg: dict[str, Run] = {}
-        self._inputs: dict[str, InputRequest] = {}
+        self._runner = CellRunner(
+            kernel,
+            sink,
+            self._runs,
+            self._results,
+            self._channels,
+            notebook_id=notebook_id,
+            liveness_interval=liveness_interval,
+            kernel_gone=self.kernel_died,
+            attach=self._attach,
+        )
 
         self._tasks: set[asyncio.Task[Any]] = set()
         self._worker: asyncio.Task[None] | None = None
@@ -245,7 +187,7 @@ class Executor:
             raise KernelUnavailable(f"the kernel of {self.notebook_id!r} does not answer") from e
         self._set_kernel("idle", "")
         self._runs.resume()
-        self._worker = self._spawn(self._work(), "executor-worker")
+        self._worker = self._spawn(self._runner.work(), "executor-worker")
 
     async def close(self) -> None:
         """End queued and running cells as "aborted", stop every task; idempotent."""
@@ -254,7 +196,7 @@ class Executor:
             return
         self._closing = True
         try:
-            self._abort_all("close")
+            self._runner.abort_all("close")
             tasks = list(self._tasks)
             for task in tasks:
                 task.cancel()
@@ -295,34 +237,14 @@ class Executor:
         self._check_open()
         if self._kernel_state == "dead":
             raise KernelUnavailable("the kernel is not running; restart it")
-        sources = self._results.sources(cell_ids)
-        batch = Batch()
-        now = time.time()
-        runs: list[Run] = []
-        for cell_id, code in zip(cell_ids, sources, strict=True):
-            execution_id = self._sink.record_queued(
-                notebook_id=self.notebook_id,
-                notebook_path=self.notebook_path,
-                cell_id=cell_id,
-                code=code,
-                username=username,
-                kernelspec=self._kernel.kernel_name,
-                kernel_id=self._kernel.id,
-                queued_at=now,
-            )
-            runs.append(Run(execution_id, cell_id, code, username, batch, now))
-        self._runs.add(runs)
-        for run in runs:
-            self._publish(run.cell_id)
-        self._results.flush()
-        return [run.id for run in runs]
+        return self._runner.queue(cell_ids, username, self.notebook_path)
 
     async def interrupt(self, username: str) -> None:
         """Interrupt the running cell (it ends "interrupted"; the rest of its request is aborted)."""
         self._check_open()
         if self._kernel_state not in ("idle", "busy"):
             raise KernelUnavailable(f"the kernel is {self._kernel_state}")
-        self._interrupted_run = self._runs.running
+        self._runner.interrupted = self._runs.running
         await self._kernel.interrupt()
         self._set_kernel(self._kernel_state, f"{username} interrupted the kernel.", username)
 
@@ -336,7 +258,7 @@ class Executor:
             self._check_open()
             self._runs.pause()
             self._set_kernel("restarting", f"{username} is restarting the kernel.", username)
-            self._abort_all("restart")
+            self._runner.abort_all("restart")
             try:
                 await self._restart_kernel()
             except Exception as e:
@@ -354,7 +276,7 @@ class Executor:
                 return
             self._shut_down = True
             self._runs.pause()
-            self._abort_all("shutdown")
+            self._runner.abort_all("shutdown")
             self._set_kernel("dead", f"{username} shut the kernel down.", username)
             self._channels.detach()
             await self._kernel.shutdown()
@@ -366,18 +288,7 @@ class Executor:
             UnknownInputRequest: that execution is not waiting for input.
             NotYourInputRequest: ``username`` did not run that cell (nothing is sent).
         """
-        request = self._inputs.get(execution_id)
-        client = self._channels.client
-        if request is None or client is None:
-            raise UnknownInputRequest(f"execution {execution_id!r} is not waiting for input")
-        if request.run.username != username:
-            raise NotYourInputRequest(
-                f"only {request.run.username} may answer the input of execution {execution_id!r}"
-            )
-        del self._inputs[execution_id]
-        client.input(value)
-        self._results.input_answered(request, value)
-        self._results.flush()
+        self._runner.answer_input(username, execution_id, value)
 
     def kernel_died(self) -> None:
         """The kernel process died: fail what is queued and running, then restart it.
@@ -394,158 +305,8 @@ class Executor:
         log.warning("kernel of notebook %s died; restarting it", self.notebook_id)
         self._runs.pause()
         self._set_kernel("restarting", "The kernel died; restarting it.", flush=False)
-        self._abort_all("died")
+        self._runner.abort_all("died")
         self._reviving = self._spawn(self._revive(), "executor-revive")
-
-    # ---- running the queue ---------------------------------------------------------------
-
-    async def _work(self) -> None:
-        while True:
-            run = await self._runs.next()
-            try:
-                await self._execute(run)
-            except Exception:
-                log.exception(
-                    "running cell %s of notebook %s failed", run.cell_id, self.notebook_id
-                )
-                if run.state != "idle":
-                    self._abort(run, "ExecutionFailed", "The server could not run this cell.")
-                    self._results.flush()
-
-    async def _execute(self, run: Run) -> None:
-        if self._kernel.client is not self._channels.client:
-            self._attach(self._kernel.client)
-        client = self._channels.client
-        assert client is not None
-        self._runs.start(run)
-        assert run.started_at is not None
-        self._results.start_outputs(run)
-        self._record(self._sink.record_started, run.id, run.started_at, self._kernel.id)
-        self._kernel.set_busy(True)
-        msg_id = str(
-            client.execute(
-                run.code, silent=False, store_history=True, allow_stdin=True, stop_on_error=False
-            )
-        )
-        run.msg_id = msg_id
-        self._runs_by_msg[msg_id] = run
-        self._results.running(run, msg_id)
-        self._publish(run.cell_id)
-        self._results.flush()
-        await self._wait(run)
-        if run.status is not None:  # aborted meanwhile
-            return
-        reply = run.reply or {}
-        count = reply.get("execution_count")
-        count = int(count) if isinstance(count, int | float) else None
-        if reply.get("status") == "ok":
-            self._finish(run, "ok", count)
-            return
-        if reply.get("status") == "error":
-            ename, evalue = str(reply.get("ename", "")), str(reply.get("evalue", ""))
-            status: FinalStatus = "interrupted" if ename == "KeyboardInterrupt" else "error"
-            self._finish(run, status, count, ename, evalue)
-        else:
-            self._finish(run, "aborted", count)
-        self._abort_batch(run.batch)
-
-    async def _wait(self, run: Run) -> None:
-        """Wait for the reply and the kernel's idle status; notice a kernel that went away."""
-        loop = asyncio.get_running_loop()
-        while not run.done.is_set():
-            try:
-                async with asyncio.timeout(self._liveness_interval):
-                    await run.done.wait()
-                return
-            except TimeoutError:
-                pass
-            quiet = loop.time() - self._channels.last_message_at
-            if quiet < self._liveness_interval:
-                continue
-            if run.reply is not None:
-                # The reply came on shell; iopub (outputs, then idle) may lag behind
-                # on a loaded machine. Give up on the idle status only after a long silence.
-                if quiet > 10 * self._liveness_interval:
-                    log.warning("no idle status for cell %s; finishing it", run.cell_id)
-                    return
-                continue
-            if run.idle:
-                # ipykernel loses the reply of a cell interrupted before its code
-                # started: the kernel went idle and no reply will come.
-                log.warning("kernel idle without a reply for cell %s; finishing it", run.cell_id)
-                if self._interrupted_run is run:
-                    run.reply = {"status": "error", "ename": "KeyboardInterrupt", "evalue": ""}
-                else:
-                    run.reply = {"status": "aborted"}
-                return
-            if self._channels.readers_ok and await self._kernel.is_alive():
-                continue
-            if not run.done.is_set():
-                self.kernel_died()
-            return
-
-    def _finish(
-        self,
-        run: Run,
-        status: FinalStatus,
-        execution_count: int | None = None,
-        error_name: str | None = None,
-        error_value: str | None = None,
-        flush: bool = True,
-    ) -> None:
-        self._runs.finish(run, status)
-        if run.msg_id is not None:
-            self._runs_by_msg.pop(run.msg_id, None)
-        request = self._inputs.pop(run.id, None)
-        if request is not None:
-            self._results.input_answered(request, None)
-        self._results.finished(run, execution_count)
-        self._publish(run.cell_id)
-        if flush or run.outputs is not None:
-            self._results.flush()  # the summary is read from the document
-        summary = self._results.summary(run.cell_id) if run.outputs is not None else None
-        self._record(
-            self._sink.record_finished,
-            run.id,
-            run.finished_at,
-            status,
-            execution_count,
-            error_name,
-            error_value,
-            summary,
-        )
-        if not self._runs.busy:
-            self._kernel.set_busy(False)
-
-    def _abort(self, run: Run, ename: str | None = None, evalue: str = "") -> None:
-        """End ``run`` as "aborted", with an error output when ``ename`` is given."""
-        self._results.stop_outputs(run)
-        if ename is not None:
-            self._results.add_error(run, ename, evalue)
-        self._finish(run, "aborted", None, ename, evalue or None, flush=False)
-
-    def _abort_batch(self, batch: Batch) -> None:
-        skipped = self._runs.drop_batch(batch)
-        if not skipped:
-            return
-        for run in skipped:
-            self._abort(run)
-        self._results.flush()
-
-    def _abort_all(self, why: Literal["died", "dead", "restart", "shutdown", "close"]) -> None:
-        for run in self._runs.take_all():
-            if why == "died":
-                when = (
-                    "while this cell was running"
-                    if run.state == "running"
-                    else "before this cell ran"
-                )
-                self._abort(run, "KernelDied", f"The kernel died {when}; it is being restarted.")
-            elif why == "dead":
-                self._abort(run, "KernelDied", "The kernel died and could not be restarted.")
-            else:
-                self._abort(run)
-        self._results.flush()
 
     # ---- kernel lifecycle -------------------------------------------------------------------
 
@@ -559,7 +320,7 @@ class Executor:
                 except Exception:
                     log.exception("kernel of notebook %s could not be restarted", self.notebook_id)
                     self._set_kernel("dead", "The kernel died and could not be restarted.")
-                    self._abort_all("dead")
+                    self._runner.abort_all("dead")
                     return
                 self._set_kernel("idle", "The kernel died and was restarted.")
                 self._runs.resume()
@@ -588,53 +349,18 @@ class Executor:
     # ---- the kernel's messages --------------------------------------------------------------
 
     def _on_reply(self, msg: dict[str, Any]) -> None:
-        msg_type = msg["msg_type"]
-        run = self._runs_by_msg.get(msg["parent_header"].get("msg_id"))
-        content = msg["content"]
-        if msg_type == "execute_reply":
-            if run is not None:
-                run.reply = content
-                run.reply_done()
-        elif msg_type == "input_request":
-            if run is None:
-                log.warning(
-                    "input requested by an unknown execution in notebook %s", self.notebook_id
-                )
-                return
-            request = InputRequest(
-                run, str(content.get("prompt", "")), bool(content.get("password"))
-            )
-            self._inputs[run.id] = request
-            self._results.input_requested(request)
-            self._results.flush()
+        self._runner.on_reply(msg)
 
     def _on_iopub(self, message: IopubMessage) -> None:
-        msg_type = message.msg_type
-        if msg_type == "status":
+        if message.msg_type == "status":
             state = message.parse().get("execution_state")
-            run = self._runs_by_msg.get(message.parent_id or "")
-            if run is not None and state == "idle":
-                run.idle = True
-                run.reply_done()
             kernel_up = self._kernel_state in ("busy", "idle")
             if kernel_up and state in ("busy", "idle") and state != self._kernel_state:
                 self._set_kernel(state, self._kernel_message, self._kernel_by, flush=False)
                 self._results.schedule()
-        elif msg_type == "update_display_data":
-            self._results.update_display(message)
-        elif self._results.add_output(message):
-            run = self._runs_by_msg.get(message.parent_id or "")
-            if run is not None and not run.output_seen:
-                run.output_seen = True
-                self._results.flush()  # a run's first output shows at once
-            else:
-                self._results.schedule()
+        self._runner.on_iopub(message)
 
     # ---- helpers ------------------------------------------------------------------------
-
-    def _publish(self, cell_id: str) -> None:
-        """Put the cell's current entry in the ``executions`` map at the next flush."""
-        self._results.publish(cell_id, self._runs.shown(cell_id))
 
     def _set_kernel(
         self, status: KernelState, message: str, by: str | None = None, flush: bool = True
@@ -645,12 +371,6 @@ class Executor:
         self._results.set_kernel(status, self._kernel.kernel_name, message, by)
         if flush:
             self._results.flush()
-
-    def _record(self, method: Callable[..., None], *args: Any) -> None:
-        try:
-            method(*args)
-        except Exception:
-            log.exception("recording an execution of notebook %s failed", self.notebook_id)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=f"{name}-{self.notebook_id}")
