@@ -77,6 +77,35 @@ class KernelPoolClosed(KernelError):
     """The kernel pool is shutting down or was never started; no kernel can be had."""
 
 
+
+class UnknownCell(KernelError):
+    """A run request named a cell the notebook does not have; nothing was queued."""
+
+    def __init__(self, cell_id: str) -> None:
+        super().__init__(f"the notebook has no cell with id {cell_id!r}")
+        self.cell_id = cell_id
+
+
+class NotACodeCell(KernelError):
+    """A run request named a markdown or raw cell; nothing was queued."""
+
+    def __init__(self, cell_id: str, cell_type: str) -> None:
+        super().__init__(f"cell {cell_id!r} is a {cell_type} cell, not a code cell")
+        self.cell_id = cell_id
+
+
+class KernelUnavailable(KernelError):
+    """The kernel cannot take requests: shut down, dead, or the executor is closed."""
+
+
+class UnknownInputRequest(KernelError):
+    """No execution with this id is waiting for input."""
+
+
+class NotYourInputRequest(KernelError, PermissionError):
+    """Only the user who ran a cell may answer its ``input()`` prompt."""
+
+
 __all__ = [
     "KernelDied",
     "KernelError",
@@ -84,6 +113,11 @@ __all__ = [
     "KernelLimitReached",
     "KernelPoolClosed",
     "KernelStartFailed",
+    "KernelUnavailable",
+    "NotACodeCell",
+    "NotYourInputRequest",
     "NoSuchKernel",
     "NoSuchKernelSpec",
+    "UnknownCell",
+    "UnknownInputRequest",
 ]

@@ -32,9 +32,12 @@ epoch, as floats):
   last finished one. ``code`` is the source that produced the outputs the
   cell shows now (None if not run on this server): a cell whose source
   differs is stale.
-* ``kernel``: ``{"status": "idle"|"busy"|"starting"|"restarting"|"dead",
+* ``kernel``: ``{"status": "idle"|"busy"|"starting"|"restarting"|"dead"|None,
   "name": kernelspec name, "message": text for people (who interrupted or
-  restarted it, that it died), "by": username or None}``.
+  restarted it, that it died), "by": username or None}``. ``None`` (or no
+  map at all) means the notebook has no kernel and the next run starts one:
+  after a server restart, or once an idle kernel was culled
+  (:func:`kernels.running.write_no_kernel`); the page shows "no kernel".
 * ``input_requests``: execution id -> ``{"cell_id", "prompt", "password",
   "for": username}`` while the kernel waits for ``input()``; only that user
   may answer (:meth:`Executor.answer_input`); removed when answered or when
@@ -64,169 +67,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, Self
+from collections.abc import Coroutine, Sequence
+from typing import Any, Literal, Self
 
-import zmq
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_ydoc import YNotebook
 
-from .errors import KernelError
+from .channels import KernelChannels
+from .errors import (
+    KernelUnavailable,
+    NotACodeCell,
+    NotYourInputRequest,
+    UnknownCell,
+    UnknownInputRequest,
+)
 from .log import summarize_outputs
-from .outputs import OUTPUT_TYPES, CellOutputs, IopubMessage, NotebookWriter, decode_iopub
+from .outputs import IopubMessage
+from .results import RunWriter, Summarize
+from .runner import CellRunner, ExecutionSink, KernelHandle
+from .runs import FinalStatus, RunQueue
 
 log = logging.getLogger(__name__)
 
-FinalStatus = Literal["ok", "error", "interrupted", "aborted"]
 KernelState = Literal["idle", "busy", "starting", "restarting", "dead"]
-
-
-# ---- what the Executor depends on ----------------------------------------------------
-
-
-class KernelHandle(Protocol):
-    """The notebook's kernel, as the pool provides it.
-
-    ``client`` is a started ``AsyncKernelClient`` (shell, iopub, stdin);
-    it is read again after ``restart``, which may replace it. ``restart``
-    must work on a dead kernel too (it gives it a new process).
-    """
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def kernel_name(self) -> str: ...
-
-    @property
-    def client(self) -> AsyncKernelClient: ...
-
-    async def is_alive(self) -> bool: ...
-
-    async def interrupt(self) -> None: ...
-
-    async def restart(self) -> None: ...
-
-    async def shutdown(self) -> None: ...
-
-    def set_busy(self, busy: bool) -> None:
-        """Called with True when a cell starts, False when nothing is left to run."""
-
-
-class ExecutionSink(Protocol):
-    """Where executions are recorded (:class:`kernels.log.ExecutionLog`); calls never wait."""
-
-    def record_queued(
-        self,
-        *,
-        notebook_id: str,
-        notebook_path: str,
-        cell_id: str | None,
-        code: str,
-        username: str,
-        kernelspec: str | None = None,
-        kernel_id: str | None = None,
-        queued_at: float | None = None,
-    ) -> str: ...
-
-    def record_started(
-        self, execution_id: str, started_at: float, kernel_id: str | None
-    ) -> None: ...
-
-    def record_finished(
-        self,
-        execution_id: str,
-        finished_at: float,
-        status: FinalStatus,
-        execution_count: int | None = None,
-        error_name: str | None = None,
-        error_value: str | None = None,
-        outputs_summary: Mapping[str, Any] | None = None,
-    ) -> None: ...
-
-
-Summarize = Callable[[Sequence[Mapping[str, Any]]], Mapping[str, Any]]
-
-
-# ---- errors -----------------------------------------------------------------------------
-
-
-class UnknownCell(KernelError):
-    """A run request named a cell the notebook does not have; nothing was queued."""
-
-    def __init__(self, cell_id: str) -> None:
-        super().__init__(f"the notebook has no cell with id {cell_id!r}")
-        self.cell_id = cell_id
-
-
-class NotACodeCell(KernelError):
-    """A run request named a markdown or raw cell; nothing was queued."""
-
-    def __init__(self, cell_id: str, cell_type: str) -> None:
-        super().__init__(f"cell {cell_id!r} is a {cell_type} cell, not a code cell")
-        self.cell_id = cell_id
-
-
-class KernelUnavailable(KernelError):
-    """The kernel cannot take requests: shut down, dead, or the executor is closed."""
-
-
-class UnknownInputRequest(KernelError):
-    """No execution with this id is waiting for input."""
-
-
-class NotYourInputRequest(KernelError, PermissionError):
-    """Only the user who ran a cell may answer its ``input()`` prompt."""
-
-
-# ---- one run of one cell ------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class _Batch:
-    """The cells of one run request; an error stops the rest of them."""
-
-
-@dataclass(eq=False)
-class _Run:
-    id: str
-    cell_id: str
-    code: str
-    username: str
-    batch: _Batch
-    queued_at: float
-    state: Literal["queued", "running", "idle"] = "queued"
-    started_at: float | None = None
-    finished_at: float | None = None
-    status: FinalStatus | None = None
-    msg_id: str | None = None
-    outputs: CellOutputs | None = None
-    reply: dict[str, Any] | None = None
-    idle: bool = False
-    output_seen: bool = False
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def entry(self, code: str | None) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "by": self.username,
-            "execution_id": self.id,
-            "queued_at": self.queued_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "status": self.status,
-            "code": code,
-        }
-
-
-@dataclass
-class _InputRequest:
-    run: _Run
-    prompt: str
-    password: bool
 
 
 # ---- the executor -----------------------------------------------------------------------------
@@ -242,6 +105,11 @@ class Executor:
     running) and stops every task the executor started. Call everything
     from the room's event loop; ``username`` arguments must be the
     authenticated user, never a name a client sent.
+
+    The parts: a :class:`~kernels.runs.RunQueue` (what runs next), a
+    :class:`~kernels.channels.KernelChannels` (the kernel's messages) and a
+    :class:`~kernels.results.RunWriter` (the document); this class runs the
+    queue on the kernel and owns the kernel's lifecycle.
     """
 
     def __init__(
@@ -261,33 +129,31 @@ class Executor:
         self.notebook_id = notebook_id
         self.notebook_path = notebook_path
         """Recorded with each execution; the web layer updates it when the file moves."""
-        self._notebook = notebook
-        self._writer = NotebookWriter(notebook, flush_interval)
         self._kernel = kernel
-        self._sink = sink
-        self._summarize = summarize
-        self.max_output_bytes = max_output_bytes
-        self._liveness_interval = liveness_interval
         self._ready_timeout = ready_timeout
+        self._runs = RunQueue()
+        self._results = RunWriter(
+            notebook,
+            max_output_bytes=max_output_bytes,
+            summarize=summarize,
+            flush_interval=flush_interval,
+        )
+        self._channels = KernelChannels(notebook_id, self._on_iopub, self._on_reply)
+        self._runner = CellRunner(
+            kernel,
+            sink,
+            self._runs,
+            self._results,
+            self._channels,
+            notebook_id=notebook_id,
+            liveness_interval=liveness_interval,
+            kernel_gone=self.kernel_died,
+            attach=self._attach,
+        )
 
-        self._queue: deque[_Run] = deque()
-        self._running: _Run | None = None
-        self._interrupted_run: _Run | None = None
-        self._last_finished: dict[str, _Run] = {}
-        self._produced_by: dict[str, str | None] = {}
-        self._cells: dict[str, CellOutputs] = {}  # each cell's latest outputs writer
-        self._runs_by_msg: dict[str, _Run] = {}
-        self._outputs_by_msg: dict[str, CellOutputs] = {}
-        self._inputs: dict[str, _InputRequest] = {}
-        self._probes: dict[str, asyncio.Future[dict[str, Any]]] = {}
-
-        self._client: AsyncKernelClient | None = None
-        self._readers: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._worker: asyncio.Task[None] | None = None
         self._reviving: asyncio.Task[None] | None = None
-        self._queued = asyncio.Event()
-        self._ready = asyncio.Event()
         self._lifecycle = asyncio.Lock()
         self._kernel_state: KernelState = "starting"
         self._kernel_message = ""
@@ -296,7 +162,10 @@ class Executor:
         self._shut_down = False
         self._closing = False
         self._closed = asyncio.Event()
-        self._last_message_at = 0.0
+
+    @property
+    def max_output_bytes(self) -> int:
+        return self._results.max_output_bytes
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -308,17 +177,17 @@ class Executor:
         if self._started:
             raise RuntimeError("an Executor starts once")
         self._started = True
-        self._produced_by.update(self._writer.reset_leftovers())
+        self._results.reset_leftovers()
         self._attach(self._kernel.client)
         try:
             async with asyncio.timeout(self._ready_timeout):
-                await self._probe()
+                await self._channels.probe()
         except TimeoutError as e:
             self._set_kernel("dead", "The kernel does not answer.")
             raise KernelUnavailable(f"the kernel of {self.notebook_id!r} does not answer") from e
         self._set_kernel("idle", "")
-        self._ready.set()
-        self._worker = self._spawn(self._work(), "executor-worker")
+        self._runs.resume()
+        self._worker = self._spawn(self._runner.work(), "executor-worker")
 
     async def close(self) -> None:
         """End queued and running cells as "aborted", stop every task; idempotent."""
@@ -327,15 +196,14 @@ class Executor:
             return
         self._closing = True
         try:
-            self._abort_all("close")
+            self._runner.abort_all("close")
             tasks = list(self._tasks)
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self._writer.flush()
+            await asyncio.gather(self._channels.close(), *tasks, return_exceptions=True)
+            self._results.flush()
         finally:
-            self._writer.close()
-            self._client = None
+            self._results.close()
             self._closed.set()
 
     async def __aenter__(self) -> Self:
@@ -348,7 +216,7 @@ class Executor:
     @property
     def busy(self) -> bool:
         """Whether a cell is running or queued (the room should stay open meanwhile)."""
-        return self._running is not None or bool(self._queue)
+        return self._runs.busy
 
     @property
     def kernel_status(self) -> KernelState:
@@ -369,35 +237,14 @@ class Executor:
         self._check_open()
         if self._kernel_state == "dead":
             raise KernelUnavailable("the kernel is not running; restart it")
-        sources = self._sources(cell_ids)
-        batch = _Batch()
-        now = time.time()
-        runs: list[_Run] = []
-        for cell_id, code in zip(cell_ids, sources, strict=True):
-            execution_id = self._sink.record_queued(
-                notebook_id=self.notebook_id,
-                notebook_path=self.notebook_path,
-                cell_id=cell_id,
-                code=code,
-                username=username,
-                kernelspec=self._kernel.kernel_name,
-                kernel_id=self._kernel.id,
-                queued_at=now,
-            )
-            runs.append(_Run(execution_id, cell_id, code, username, batch, now))
-        self._queue.extend(runs)
-        for run in runs:
-            self._publish(run.cell_id)
-        self._writer.flush()
-        self._queued.set()
-        return [run.id for run in runs]
+        return self._runner.queue(cell_ids, username, self.notebook_path)
 
     async def interrupt(self, username: str) -> None:
         """Interrupt the running cell (it ends "interrupted"; the rest of its request is aborted)."""
         self._check_open()
         if self._kernel_state not in ("idle", "busy"):
             raise KernelUnavailable(f"the kernel is {self._kernel_state}")
-        self._interrupted_run = self._running
+        self._runner.interrupted = self._runs.running
         await self._kernel.interrupt()
         self._set_kernel(self._kernel_state, f"{username} interrupted the kernel.", username)
 
@@ -409,9 +256,9 @@ class Executor:
         self._check_open()
         async with self._lifecycle:
             self._check_open()
-            self._ready.clear()
+            self._runs.pause()
             self._set_kernel("restarting", f"{username} is restarting the kernel.", username)
-            self._abort_all("restart")
+            self._runner.abort_all("restart")
             try:
                 await self._restart_kernel()
             except Exception as e:
@@ -419,7 +266,7 @@ class Executor:
                 self._set_kernel("dead", "The kernel could not be restarted.", username)
                 raise KernelUnavailable("the kernel could not be restarted") from e
             self._set_kernel("idle", f"{username} restarted the kernel.", username)
-            self._ready.set()
+            self._runs.resume()
 
     async def shutdown(self, username: str) -> None:
         """Shut the kernel down; running and queued cells end "aborted"; later runs are refused."""
@@ -428,10 +275,10 @@ class Executor:
             if self._shut_down:
                 return
             self._shut_down = True
-            self._ready.clear()
-            self._abort_all("shutdown")
+            self._runs.pause()
+            self._runner.abort_all("shutdown")
             self._set_kernel("dead", f"{username} shut the kernel down.", username)
-            self._detach()
+            self._channels.detach()
             await self._kernel.shutdown()
 
     def answer_input(self, username: str, execution_id: str, value: str) -> None:
@@ -441,22 +288,7 @@ class Executor:
             UnknownInputRequest: that execution is not waiting for input.
             NotYourInputRequest: ``username`` did not run that cell (nothing is sent).
         """
-        request = self._inputs.get(execution_id)
-        if request is None or self._client is None:
-            raise UnknownInputRequest(f"execution {execution_id!r} is not waiting for input")
-        if request.run.username != username:
-            raise NotYourInputRequest(
-                f"only {request.run.username} may answer the input of execution {execution_id!r}"
-            )
-        del self._inputs[execution_id]
-        self._writer.set_input_request(execution_id, None)
-        self._client.input(value)
-        outputs = request.run.outputs
-        if outputs is not None:  # echo it, as JupyterLab does
-            shown = "········" if request.password else value
-            outputs.add_stream("stdout", f"{request.prompt}{shown}\n")
-            self._writer.set_outputs(outputs)
-        self._writer.flush()
+        self._runner.answer_input(username, execution_id, value)
 
     def kernel_died(self) -> None:
         """The kernel process died: fail what is queued and running, then restart it.
@@ -471,203 +303,10 @@ class Executor:
         if self._lifecycle.locked():  # a restart or shutdown is replacing the process anyway
             return
         log.warning("kernel of notebook %s died; restarting it", self.notebook_id)
-        self._ready.clear()
+        self._runs.pause()
         self._set_kernel("restarting", "The kernel died; restarting it.", flush=False)
-        self._abort_all("died")
+        self._runner.abort_all("died")
         self._reviving = self._spawn(self._revive(), "executor-revive")
-
-    # ---- running the queue ---------------------------------------------------------------
-
-    async def _work(self) -> None:
-        while True:
-            run = await self._next_run()
-            try:
-                await self._execute(run)
-            except Exception:
-                log.exception(
-                    "running cell %s of notebook %s failed", run.cell_id, self.notebook_id
-                )
-                if run.state != "idle":
-                    self._abort(run, "ExecutionFailed", "The server could not run this cell.")
-                    self._writer.flush()
-
-    async def _next_run(self) -> _Run:
-        while True:
-            if self._queue and self._ready.is_set():
-                return self._queue.popleft()
-            if not self._queue:
-                self._queued.clear()
-                await self._queued.wait()
-            else:
-                await self._ready.wait()
-
-    async def _execute(self, run: _Run) -> None:
-        if self._kernel.client is not self._client:
-            self._attach(self._kernel.client)
-        client = self._client
-        assert client is not None
-        self._running = run
-        run.state = "running"
-        run.started_at = time.time()
-        self._start_outputs(run)
-        self._record(self._sink.record_started, run.id, run.started_at, self._kernel.id)
-        self._kernel.set_busy(True)
-        msg_id = str(
-            client.execute(
-                run.code, silent=False, store_history=True, allow_stdin=True, stop_on_error=False
-            )
-        )
-        run.msg_id = msg_id
-        self._runs_by_msg[msg_id] = run
-        assert run.outputs is not None
-        self._outputs_by_msg[msg_id] = run.outputs
-        self._writer.set_cell(run.cell_id, execution_state="running", execution_count=None)
-        self._publish(run.cell_id)
-        self._writer.flush()
-        await self._wait(run)
-        if run.status is not None:  # aborted meanwhile
-            return
-        reply = run.reply or {}
-        count = reply.get("execution_count")
-        count = int(count) if isinstance(count, int | float) else None
-        if reply.get("status") == "ok":
-            self._finish(run, "ok", count)
-            return
-        if reply.get("status") == "error":
-            ename, evalue = str(reply.get("ename", "")), str(reply.get("evalue", ""))
-            status: FinalStatus = "interrupted" if ename == "KeyboardInterrupt" else "error"
-            self._finish(run, status, count, ename, evalue)
-        else:
-            self._finish(run, "aborted", count)
-        self._abort_batch(run.batch)
-
-    async def _wait(self, run: _Run) -> None:
-        """Wait for the reply and the kernel's idle status; notice a kernel that went away."""
-        loop = asyncio.get_running_loop()
-        while not run.done.is_set():
-            try:
-                async with asyncio.timeout(self._liveness_interval):
-                    await run.done.wait()
-                return
-            except TimeoutError:
-                pass
-            quiet = loop.time() - self._last_message_at
-            if quiet < self._liveness_interval:
-                continue
-            if run.reply is not None:
-                # The reply came on shell; iopub (outputs, then idle) may lag behind
-                # on a loaded machine. Give up on the idle status only after a long silence.
-                if quiet > 10 * self._liveness_interval:
-                    log.warning("no idle status for cell %s; finishing it", run.cell_id)
-                    return
-                continue
-            if run.idle:
-                # ipykernel loses the reply of a cell interrupted before its code
-                # started: the kernel went idle and no reply will come.
-                log.warning("kernel idle without a reply for cell %s; finishing it", run.cell_id)
-                if self._interrupted_run is run:
-                    run.reply = {"status": "error", "ename": "KeyboardInterrupt", "evalue": ""}
-                else:
-                    run.reply = {"status": "aborted"}
-                return
-            readers_ok = bool(self._readers) and not any(t.done() for t in self._readers)
-            if readers_ok and await self._kernel.is_alive():
-                continue
-            if not run.done.is_set():
-                self.kernel_died()
-            return
-
-    def _start_outputs(self, run: _Run) -> None:
-        """Give the cell a fresh outputs writer, clearing what it shows."""
-        old = self._cells.get(run.cell_id)
-        if old is not None:
-            self._writer.discard_outputs(old)
-            self._outputs_by_msg = {k: v for k, v in self._outputs_by_msg.items() if v is not old}
-        outputs = CellOutputs(run.cell_id, run.id, self.max_output_bytes)
-        outputs.clear()
-        run.outputs = outputs
-        self._cells[run.cell_id] = outputs
-        self._writer.set_outputs(outputs)
-        self._produced_by[run.cell_id] = run.code
-
-    def _finish(
-        self,
-        run: _Run,
-        status: FinalStatus,
-        execution_count: int | None = None,
-        error_name: str | None = None,
-        error_value: str | None = None,
-        flush: bool = True,
-    ) -> None:
-        run.state = "idle"
-        run.status = status
-        run.finished_at = time.time()
-        run.done.set()
-        if run.msg_id is not None:
-            self._runs_by_msg.pop(run.msg_id, None)
-        if self._running is run:
-            self._running = None
-        if self._inputs.pop(run.id, None) is not None:
-            self._writer.set_input_request(run.id, None)
-        if run.outputs is not None:
-            self._writer.set_cell(
-                run.cell_id, execution_state="idle", execution_count=execution_count
-            )
-        self._last_finished[run.cell_id] = run
-        self._publish(run.cell_id)
-        if flush or run.outputs is not None:
-            self._writer.flush()  # the summary is read from the document
-        summary = self._summary(run.cell_id) if run.outputs is not None else None
-        self._record(
-            self._sink.record_finished,
-            run.id,
-            run.finished_at,
-            status,
-            execution_count,
-            error_name,
-            error_value,
-            summary,
-        )
-        if self._running is None and not self._queue:
-            self._kernel.set_busy(False)
-
-    def _abort(self, run: _Run, ename: str | None = None, evalue: str = "") -> None:
-        """End ``run`` as "aborted", with an error output when ``ename`` is given."""
-        if run.msg_id is not None:
-            self._outputs_by_msg.pop(run.msg_id, None)
-        if ename is not None:
-            if run.outputs is None:
-                self._start_outputs(run)
-            assert run.outputs is not None
-            run.outputs.add_error(ename, evalue, [f"{ename}: {evalue}"])
-            self._writer.set_outputs(run.outputs)
-        self._finish(run, "aborted", None, ename, evalue or None, flush=False)
-
-    def _abort_batch(self, batch: _Batch) -> None:
-        skipped = [run for run in self._queue if run.batch is batch]
-        if not skipped:
-            return
-        self._queue = deque(run for run in self._queue if run.batch is not batch)
-        for run in skipped:
-            self._abort(run)
-        self._writer.flush()
-
-    def _abort_all(self, why: Literal["died", "dead", "restart", "shutdown", "close"]) -> None:
-        runs = ([self._running] if self._running is not None else []) + list(self._queue)
-        self._queue.clear()
-        for run in runs:
-            if why == "died":
-                when = (
-                    "while this cell was running"
-                    if run.state == "running"
-                    else "before this cell ran"
-                )
-                self._abort(run, "KernelDied", f"The kernel died {when}; it is being restarted.")
-            elif why == "dead":
-                self._abort(run, "KernelDied", "The kernel died and could not be restarted.")
-            else:
-                self._abort(run)
-        self._writer.flush()
 
     # ---- kernel lifecycle -------------------------------------------------------------------
 
@@ -681,10 +320,10 @@ class Executor:
                 except Exception:
                     log.exception("kernel of notebook %s could not be restarted", self.notebook_id)
                     self._set_kernel("dead", "The kernel died and could not be restarted.")
-                    self._abort_all("dead")
+                    self._runner.abort_all("dead")
                     return
                 self._set_kernel("idle", "The kernel died and was restarted.")
-                self._ready.set()
+                self._runs.resume()
         finally:
             self._reviving = None
 
@@ -692,24 +331,7 @@ class Executor:
         async with asyncio.timeout(self._ready_timeout):
             await self._kernel.restart()
             self._attach(self._kernel.client)
-            await self._probe()
-
-    async def _probe(self) -> dict[str, Any]:
-        """Ask for kernel_info until the kernel answers (callers bound the wait)."""
-        while True:
-            client = self._client
-            if client is None:
-                raise KernelUnavailable("no kernel client")
-            msg_id = str(client.kernel_info())
-            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-            self._probes[msg_id] = future
-            try:
-                async with asyncio.timeout(1.0):
-                    return await future
-            except TimeoutError:
-                continue
-            finally:
-                self._probes.pop(msg_id, None)
+            await self._channels.probe()
 
     def _check_open(self) -> None:
         if not self._started:
@@ -719,180 +341,26 @@ class Executor:
         if self._shut_down:
             raise KernelUnavailable("the kernel was shut down")
 
-    # ---- reading the kernel's channels ----------------------------------------------------
-
     def _attach(self, client: AsyncKernelClient) -> None:
         if self._closing:
             raise KernelUnavailable("the notebook's executor is closed")
-        self._detach()
-        self._client = client
-        self._last_message_at = asyncio.get_running_loop().time()
-        self._readers = [
-            self._spawn(self._read_iopub(client), "executor-iopub"),
-            self._spawn(self._read_replies(client, "shell"), "executor-shell"),
-            self._spawn(self._read_replies(client, "stdin"), "executor-stdin"),
-        ]
+        self._channels.attach(client)
 
-    def _detach(self) -> None:
-        for task in self._readers:
-            task.cancel()
-        self._readers = []
-        self._client = None
-
-    async def _read_iopub(self, client: AsyncKernelClient) -> None:
-        socket = client.iopub_channel.socket
-        loop = asyncio.get_running_loop()
-        while socket is not None and not socket.closed:
-            try:
-                frames = await socket.recv_multipart(copy=False)
-            except asyncio.CancelledError:
-                if _cancelled():
-                    raise
-                return  # the client's channels were stopped
-            except zmq.ZMQError:
-                log.warning("iopub of notebook %s closed", self.notebook_id, exc_info=True)
-                return
-            try:
-                message = await decode_iopub(client.session, frames)
-            except Exception:
-                log.exception("dropping an iopub message of notebook %s", self.notebook_id)
-                continue
-            self._last_message_at = loop.time()
-            try:
-                self._on_iopub(message)
-            except Exception:
-                log.exception(
-                    "handling iopub %s of notebook %s failed", message.msg_type, self.notebook_id
-                )
-
-    async def _read_replies(
-        self, client: AsyncKernelClient, name: Literal["shell", "stdin"]
-    ) -> None:
-        channel = client.shell_channel if name == "shell" else client.stdin_channel
-        loop = asyncio.get_running_loop()
-        while channel.socket is not None and not channel.socket.closed:
-            try:
-                msg = await channel.get_msg()
-            except asyncio.CancelledError:
-                if _cancelled():
-                    raise
-                return
-            except zmq.ZMQError:
-                log.warning(
-                    "%s channel of notebook %s closed", name, self.notebook_id, exc_info=True
-                )
-                return
-            except Exception:
-                log.exception("dropping a %s message of notebook %s", name, self.notebook_id)
-                continue
-            self._last_message_at = loop.time()
-            try:
-                self._on_reply(msg)
-            except Exception:
-                log.exception("handling %s %s failed", name, msg.get("msg_type"))
+    # ---- the kernel's messages --------------------------------------------------------------
 
     def _on_reply(self, msg: dict[str, Any]) -> None:
-        msg_type = msg["msg_type"]
-        parent_id = msg["parent_header"].get("msg_id")
-        content = msg["content"]
-        if msg_type == "execute_reply":
-            run = self._runs_by_msg.get(parent_id)
-            if run is not None:
-                run.reply = content
-                self._check_done(run)
-        elif msg_type == "kernel_info_reply":
-            future = self._probes.get(parent_id)
-            if future is not None and not future.done():
-                future.set_result(content)
-        elif msg_type == "input_request":
-            run = self._runs_by_msg.get(parent_id)
-            if run is None:
-                log.warning(
-                    "input requested by an unknown execution in notebook %s", self.notebook_id
-                )
-                return
-            request = _InputRequest(
-                run, str(content.get("prompt", "")), bool(content.get("password"))
-            )
-            self._inputs[run.id] = request
-            self._writer.set_input_request(
-                run.id,
-                {
-                    "cell_id": run.cell_id,
-                    "prompt": request.prompt,
-                    "password": request.password,
-                    "for": run.username,
-                },
-            )
-            self._writer.flush()
+        self._runner.on_reply(msg)
 
     def _on_iopub(self, message: IopubMessage) -> None:
-        msg_type = message.msg_type
-        if msg_type == "status":
+        if message.msg_type == "status":
             state = message.parse().get("execution_state")
-            run = self._runs_by_msg.get(message.parent_id or "")
-            if run is not None and state == "idle":
-                run.idle = True
-                self._check_done(run)
             kernel_up = self._kernel_state in ("busy", "idle")
             if kernel_up and state in ("busy", "idle") and state != self._kernel_state:
                 self._set_kernel(state, self._kernel_message, self._kernel_by, flush=False)
-                self._writer.schedule()
-        elif msg_type in OUTPUT_TYPES:
-            outputs = self._outputs_by_msg.get(message.parent_id or "")
-            if outputs is not None:
-                outputs.add_message(message)
-                self._writer.set_outputs(outputs)
-                run = self._runs_by_msg.get(message.parent_id or "")
-                if run is not None and not run.output_seen:
-                    run.output_seen = True
-                    self._writer.flush()  # a run's first output shows at once
-                else:
-                    self._writer.schedule()
-        elif msg_type == "update_display_data":
-            if len(message.content) > self.max_output_bytes:
-                log.warning("dropping an update_display_data of %d bytes", len(message.content))
-                return
-            content = message.parse()
-            display_id = (content.get("transient") or {}).get("display_id")
-            if display_id is None:
-                return
-            data, metadata = content.get("data") or {}, content.get("metadata") or {}
-            for outputs in self._cells.values():
-                if outputs.update_display(str(display_id), data, metadata):
-                    self._writer.set_outputs(outputs)
-            self._writer.schedule()
+                self._results.schedule()
+        self._runner.on_iopub(message)
 
-    def _check_done(self, run: _Run) -> None:
-        if run.reply is not None and run.idle:
-            run.done.set()
-
-    # ---- the document ------------------------------------------------------------------------
-
-    def _sources(self, cell_ids: Sequence[str]) -> list[str]:
-        wanted = set(cell_ids)
-        cells = self._writer.find_cells(wanted)
-        sources = []
-        for cell_id in cell_ids:
-            ycell = cells.get(cell_id)
-            if ycell is None:
-                raise UnknownCell(cell_id)
-            cell_type = str(ycell.get("cell_type"))
-            if cell_type != "code":
-                raise NotACodeCell(cell_id, cell_type)
-            sources.append(str(ycell.get("source") or ""))
-        return sources
-
-    def _publish(self, cell_id: str) -> None:
-        """Put the cell's current entry in the ``executions`` map at the next flush."""
-        run: _Run | None = None
-        if self._running is not None and self._running.cell_id == cell_id:
-            run = self._running
-        else:
-            run = next((r for r in self._queue if r.cell_id == cell_id), None)
-        run = run or self._last_finished.get(cell_id)
-        if run is not None:
-            self._writer.set_entry(cell_id, run.entry(self._produced_by.get(cell_id)))
+    # ---- helpers ------------------------------------------------------------------------
 
     def _set_kernel(
         self, status: KernelState, message: str, by: str | None = None, flush: bool = True
@@ -900,29 +368,9 @@ class Executor:
         self._kernel_state = status
         self._kernel_message = message
         self._kernel_by = by
-        self._writer.set_kernel(
-            {"status": status, "name": self._kernel.kernel_name, "message": message, "by": by}
-        )
+        self._results.set_kernel(status, self._kernel.kernel_name, message, by)
         if flush:
-            self._writer.flush()
-
-    def _summary(self, cell_id: str) -> Mapping[str, Any] | None:
-        outputs = self._writer.cell_outputs(cell_id)
-        if outputs is None:
-            return None
-        try:
-            return self._summarize(outputs)
-        except Exception:
-            log.exception("summarizing the outputs of cell %s failed", cell_id)
-            return None
-
-    # ---- helpers ------------------------------------------------------------------------
-
-    def _record(self, method: Callable[..., None], *args: Any) -> None:
-        try:
-            method(*args)
-        except Exception:
-            log.exception("recording an execution of notebook %s failed", self.notebook_id)
+            self._results.flush()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=f"{name}-{self.notebook_id}")
@@ -936,7 +384,16 @@ class Executor:
             log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
 
-def _cancelled() -> bool:
-    """Whether the current task was asked to stop (not just a closed socket's future)."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
+__all__ = [
+    "ExecutionSink",
+    "Executor",
+    "FinalStatus",
+    "KernelHandle",
+    "KernelState",
+    "KernelUnavailable",
+    "NotACodeCell",
+    "NotYourInputRequest",
+    "Summarize",
+    "UnknownCell",
+    "UnknownInputRequest",
+]

@@ -46,6 +46,21 @@ class KernelOwner:
     unix: bool
 
 
+#: The login provider whose accounts are unix accounts (``auth.pam``).
+UNIX_PROVIDER = "pam"
+
+
+def kernel_account(user: str, provider: str) -> KernelOwner:
+    """Whose kernel a user's notebooks get: a unix account iff the user logs in with PAM.
+
+    ``user`` is the account name, ``provider`` how the account was made
+    (``auth.identity.User.provider``: "pam", "oauth", "local", ...). Only a
+    PAM account is a unix account a kernel may run as (:func:`resolve_identity`);
+    every other login's kernels run as the pool's service account.
+    """
+    return KernelOwner(user, unix=provider == UNIX_PROVIDER)
+
+
 @dataclass(frozen=True)
 class KernelIdentity:
     """The unix account a kernel process runs as.
@@ -261,7 +276,9 @@ def describe(identity: KernelIdentity) -> str:
 __all__ = [
     "KernelIdentity",
     "KernelOwner",
+    "UNIX_PROVIDER",
     "describe",
+    "kernel_account",
     "kernel_env",
     "make_runtime_root",
     "popen_kwargs",

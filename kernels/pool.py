@@ -35,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 import zmq.asyncio
 from jupyter_client.asynchronous.client import AsyncKernelClient
@@ -62,16 +62,17 @@ from .identity import (
 )
 from .launch import ResourceLimits
 from .process import KernelLauncher, KernelProcess, is_python
+from .spares import SPARE_RETRY_AFTER, SpareKernels
 
 KernelStatus = Literal["alive", "restarting", "dead", "stopped"]
 KernelDiedCallback = Callable[[str, "ManagedKernel"], Awaitable[None]]
 """``async def on_kernel_died(notebook_id, kernel)``."""
 KernelCulledCallback = Callable[[str], Awaitable[None]]
 """``async def on_kernel_culled(notebook_id)``."""
-_SpareKey = tuple[KernelIdentity, str]
+Unregister = Callable[[], None]
+"""Returned by the ``on_...`` hook registrations: call it to unregister the callback."""
+_Callback = TypeVar("_Callback", KernelDiedCallback, KernelCulledCallback)
 
-#: Seconds before a spare that failed to start is tried again.
-SPARE_RETRY_AFTER = 30.0
 
 
 class ManagedKernel:
@@ -244,10 +245,7 @@ class KernelPool(LoggingConfigurable):
         self._kernels: dict[str, ManagedKernel] = {}
         self._starting: dict[str, tuple[asyncio.Task[ManagedKernel], KernelOwner]] = {}
         self._restarts: dict[str, asyncio.Task[None]] = {}
-        self._spares: dict[_SpareKey, list[KernelProcess]] = {}
-        self._spare_tasks: dict[asyncio.Task[KernelProcess], _SpareKey] = {}
-        self._prewarmed: set[KernelProcess] = set()
-        self._spare_failed: dict[_SpareKey, float] = {}
+        self._spares = SpareKernels(self._launch_spare, self._stop_later, self.log)
         self._tasks: set[asyncio.Task[Any]] = set()  # hook calls: cancelled on stop
         self._stops: set[asyncio.Task[Any]] = set()  # process stops: awaited on stop
         self._died_callbacks: list[KernelDiedCallback] = []
@@ -285,6 +283,7 @@ class KernelPool(LoggingConfigurable):
             startup_timeout=self.startup_timeout,
         )
         self._open = True
+        self._spares.accepting = True
         self._watcher = asyncio.create_task(self._watch(), name="kernel-pool-watcher")
         self._replenish()
 
@@ -293,12 +292,13 @@ class KernelPool(LoggingConfigurable):
         if not self._open and self._context is None:
             return
         self._open = False
+        self._spares.accepting = False
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
         pending: list[asyncio.Task[Any]] = [
-            *self._spare_tasks,
+            *self._spares.cancel_starting(),
             *(t for t, _ in self._starting.values()),
             *self._restarts.values(),
         ]
@@ -306,12 +306,10 @@ class KernelPool(LoggingConfigurable):
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         processes = [k._process for k in self._kernels.values()]
-        processes += [p for spares in self._spares.values() for p in spares]
+        processes += self._spares.take_all()
         for kernel in self._kernels.values():
             kernel.status = "stopped"
         self._kernels.clear()
-        self._spares.clear()
-        self._prewarmed.clear()
         await asyncio.gather(
             *(self._stop_process(p) for p in processes),
             *self._stops,
@@ -337,19 +335,23 @@ class KernelPool(LoggingConfigurable):
 
     # ------------------------------------------------------------------ hooks
 
-    def on_kernel_died(self, callback: KernelDiedCallback) -> KernelDiedCallback:
+    def on_kernel_died(self, callback: KernelDiedCallback) -> Unregister:
         """Register ``await callback(notebook_id, kernel)``, called when a kernel process dies.
 
         Called once per death, within about ``check_interval`` of it; the
         kernel's status is then "dead" until someone calls :meth:`restart`.
+        Each call runs as a pool task; an exception it raises is logged.
+        Returns the function that unregisters it.
         """
-        self._died_callbacks.append(callback)
-        return callback
+        return _register(self._died_callbacks, callback)
 
-    def on_kernel_culled(self, callback: KernelCulledCallback) -> KernelCulledCallback:
-        """Register ``await callback(notebook_id)``, called after an idle kernel was shut down."""
-        self._culled_callbacks.append(callback)
-        return callback
+    def on_kernel_culled(self, callback: KernelCulledCallback) -> Unregister:
+        """Register ``await callback(notebook_id)``, called after an idle kernel was shut down.
+
+        As :meth:`on_kernel_died`: run as a pool task, errors logged; returns
+        the function that unregisters it.
+        """
+        return _register(self._culled_callbacks, callback)
 
     # ------------------------------------------------------------------ the API
 
@@ -386,7 +388,7 @@ class KernelPool(LoggingConfigurable):
             identity = resolve_identity(owner, self.kernel_user)
             spec = self._spec(kernel_name)
             self._check_user_limit(owner)
-            source = self._claim_spare(identity, kernel_name)
+            source = self._spares.claim(identity, kernel_name)
             if source is None:
                 self._make_room()
             task = asyncio.create_task(
@@ -480,22 +482,17 @@ class KernelPool(LoggingConfigurable):
             self.log.exception("cannot prewarm a %s kernel for %s", kernel_name, owner.name)
             return
         key = (identity, kernel_name)
-        if not is_python(spec) or self._spare_count(key) > 0 or not self._room_for_spare():
+        if not is_python(spec) or self._spares.count(key) > 0 or not self._room_for_spare():
             return
-        self._start_spare(key, prewarmed=True)
+        self._spares.start(key, prewarmed=True)
 
     def spare_count(self, kernel_name: str | None = None) -> int:
         """Ready spares (of ``kernel_name``, or of every kernelspec)."""
-        return sum(
-            len(spares)
-            for (_, name), spares in self._spares.items()
-            if kernel_name is None or name == kernel_name
-        )
+        return self._spares.ready_count(kernel_name)
 
     async def wait_for_spares(self) -> None:
         """Wait until every spare being started is ready (or failed)."""
-        while self._spare_tasks:
-            await asyncio.gather(*self._spare_tasks, return_exceptions=True)
+        await self._spares.wait()
 
     def prepare_home(self, folder: Path, owner: KernelOwner) -> None:
         """Create ``owner``'s notebook folder for their kernels; see :func:`identity.prepare_home`."""
@@ -514,8 +511,7 @@ class KernelPool(LoggingConfigurable):
             raise NoSuchKernelSpec(kernel_name) from None
 
     def _total(self) -> int:
-        spares = sum(len(s) for s in self._spares.values())
-        return len(self._kernels) + len(self._starting) + spares + len(self._spare_tasks)
+        return len(self._kernels) + len(self._starting) + self._spares.total
 
     def _check_user_limit(self, owner: KernelOwner) -> None:
         if not self.max_kernels_per_user:
@@ -529,33 +525,8 @@ class KernelPool(LoggingConfigurable):
         """Stop a spare if the pool is at ``max_kernels``; raise if there is none to stop."""
         if not self.max_kernels or self._total() < self.max_kernels:
             return
-        victim = next((spares for spares in self._spares.values() if spares), None)
-        if victim is not None:
-            process = victim.pop()
-            self._prewarmed.discard(process)
-            self._spawn(self._stop_process(process, now=True), "kernel-evict-spare", stop=True)
-            return
-        starting = next(iter(self._spare_tasks), None)
-        if starting is not None:
-            del self._spare_tasks[starting]
-            starting.cancel()  # its start stops the process it launched
-            return
-        raise KernelLimitReached("total", self.max_kernels)
-
-    def _claim_spare(
-        self, identity: KernelIdentity, kernel_name: str
-    ) -> KernelProcess | asyncio.Task[KernelProcess] | None:
-        key = (identity, kernel_name)
-        spares = self._spares.get(key)
-        if spares:
-            process = spares.pop(0)
-            self._prewarmed.discard(process)
-            return process
-        for task, task_key in self._spare_tasks.items():
-            if task_key == key:
-                del self._spare_tasks[task]
-                return task
-        return None
+        if not self._spares.evict_one():
+            raise KernelLimitReached("total", self.max_kernels)
 
     async def _open_kernel(
         self,
@@ -612,61 +583,22 @@ class KernelPool(LoggingConfigurable):
             if not is_python(spec):
                 continue
             key = (identity, kernel_name)
-            if (
-                time.monotonic() - self._spare_failed.get(key, -SPARE_RETRY_AFTER)
-                < SPARE_RETRY_AFTER
-            ):
+            if self._spares.failed_recently(key):
                 continue
-            while self._spare_count(key) < self.pool_size and self._room_for_spare():
-                self._start_spare(key, prewarmed=False)
-
-    def _spare_count(self, key: _SpareKey) -> int:
-        starting = sum(1 for k in self._spare_tasks.values() if k == key)
-        return len(self._spares.get(key, [])) + starting
+            while self._spares.count(key) < self.pool_size and self._room_for_spare():
+                self._spares.start(key, prewarmed=False)
 
     def _room_for_spare(self) -> bool:
-        spares = sum(len(s) for s in self._spares.values()) + len(self._spare_tasks)
-        if spares >= self.max_spares:
+        if self._spares.total >= self.max_spares:
             return False
         return not self.max_kernels or self._total() < self.max_kernels
 
-    def _start_spare(self, key: _SpareKey, prewarmed: bool) -> None:
-        identity, kernel_name = key
+    def _launch_spare(
+        self, identity: KernelIdentity, kernel_name: str
+    ) -> Coroutine[Any, Any, KernelProcess]:
         spec = self._spec(kernel_name)
         cwd = Path(identity.home) if os.path.isdir(identity.home) else Path("/")
-        task = asyncio.create_task(
-            self._running_launcher().start(identity, kernel_name, spec, cwd),
-            name=f"kernel-spare-{kernel_name}",
-        )
-        self._spare_tasks[task] = key
-
-        def done(task: asyncio.Task[KernelProcess]) -> None:
-            claimed = self._spare_tasks.pop(task, None) is None
-            if task.cancelled():
-                return
-            error = task.exception()
-            if error is not None:
-                self._spare_failed[key] = time.monotonic()
-                if not claimed:
-                    self.log.error(
-                        "a spare %s kernel failed to start (next try in %.0f s): %s",
-                        kernel_name,
-                        SPARE_RETRY_AFTER,
-                        error,
-                    )
-                return
-            if not claimed:
-                process = task.result()
-                if self._open:
-                    self._spares.setdefault(key, []).append(process)
-                    if prewarmed:
-                        self._prewarmed.add(process)
-                else:
-                    self._spawn(
-                        self._stop_process(process, now=True), "kernel-stop-late-spare", stop=True
-                    )
-
-        task.add_done_callback(done)
+        return self._running_launcher().start(identity, kernel_name, spec, cwd)
 
     # ------------------------------------------------------------------ restart, stop
 
@@ -692,6 +624,9 @@ class KernelPool(LoggingConfigurable):
         self.log.info(
             "kernel %s of notebook %s restarted, pid %d", kernel.id, kernel.notebook_id, kernel.pid
         )
+
+    def _stop_later(self, process: KernelProcess, name: str) -> None:
+        self._spawn(self._stop_process(process, now=True), name, stop=True)
 
     async def _stop_process(self, process: KernelProcess, now: bool = False) -> None:
         if self._launcher is not None:
@@ -733,16 +668,7 @@ class KernelPool(LoggingConfigurable):
                 kernel.status = "stopped"
                 self.log.info("culling kernel %r after %.0f s idle", kernel, idle)
                 self._spawn(self._cull(notebook_id, kernel, now_), "kernel-cull", stop=True)
-        for spares in list(self._spares.values()):
-            for process in list(spares):
-                old = self.cull_idle_after and now - process.started > self.cull_idle_after
-                dead = await process.exit_code() is not None
-                if process in spares and (dead or (old and process in self._prewarmed)):
-                    spares.remove(process)
-                    self._prewarmed.discard(process)
-                    self._spawn(
-                        self._stop_process(process, now=True), "kernel-stop-spare", stop=True
-                    )
+        await self._spares.drop_unusable(now, self.cull_idle_after)
         self._replenish()
 
     async def _cull(self, notebook_id: str, kernel: ManagedKernel, now: bool) -> None:
@@ -768,6 +694,16 @@ class KernelPool(LoggingConfigurable):
 # ---------------------------------------------------------------------- helpers
 
 
+def _register(callbacks: list[_Callback], callback: _Callback) -> Unregister:
+    callbacks.append(callback)
+
+    def unregister() -> None:
+        if callback in callbacks:
+            callbacks.remove(callback)
+
+    return unregister
+
+
 async def _await(awaitable: Awaitable[None]) -> None:
     await awaitable
 
@@ -779,10 +715,12 @@ def _retrieve(task: asyncio.Task[Any]) -> None:
 
 
 __all__ = [
+    "SPARE_RETRY_AFTER",
     "KernelCulledCallback",
     "KernelDiedCallback",
     "KernelOwner",
     "KernelPool",
     "KernelStatus",
     "ManagedKernel",
+    "Unregister",
 ]

@@ -22,8 +22,8 @@ from pycrdt import Map
 from crdt.room import Room
 from crdt.rooms import RoomManager
 
-from .errors import KernelError
-from .execution import ExecutionSink, Executor, KernelUnavailable
+from .errors import KernelError, KernelUnavailable, NoSuchKernel
+from .execution import ExecutionSink, Executor
 from .outputs import NotebookWriter
 from .pool import KernelOwner, KernelPool, ManagedKernel
 
@@ -36,8 +36,26 @@ DEFAULT_KERNEL = "python3"
 Placement = Callable[[], Awaitable[tuple[Path, KernelOwner]]]
 
 
-class NoKernel(KernelError):
-    """The notebook has no running kernel (nothing was run yet, or it was shut down)."""
+NoKernel = NoSuchKernel
+"""The name this module used for :class:`~kernels.errors.NoSuchKernel`; kept for importers."""
+
+
+RESTARTED = "The server restarted. A new kernel starts when you run a cell."
+CULLED = "The kernel was stopped after being idle. A new one starts when you run a cell."
+
+
+def write_no_kernel(room: Room, message: str) -> None:
+    """Show that the notebook has no kernel: status None (the page says "no kernel").
+
+    Runs a previous kernel left queued or running end "aborted". A document
+    that never had a kernel is left as it is.
+    """
+    writer = NotebookWriter(room.notebook, 0.05)
+    kernel = room.doc.get("kernel", type=Map).to_py() or {}
+    if kernel.get("status") is not None:
+        writer.set_kernel({**kernel, "status": None, "message": message, "by": None})
+    writer.reset_leftovers()
+    writer.close()
 
 
 class PooledKernel:
@@ -112,14 +130,19 @@ class NotebookKernels:
         self._sessions: dict[str, _Session] = {}
         self._starting: dict[str, asyncio.Task[_Session]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._unregister: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> Self:
-        self.pool.on_kernel_died(self._kernel_died)
-        self.pool.on_kernel_culled(self._kernel_culled)
+        self._unregister = [
+            self.pool.on_kernel_died(self._kernel_died),
+            self.pool.on_kernel_culled(self._kernel_culled),
+        ]
         self.rooms.opened_callbacks.append(self._room_opened)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        for unregister in self._unregister:
+            unregister()
         for task in list(self._starting.values()):
             task.cancel()
         await asyncio.gather(*self._starting.values(), return_exceptions=True)
@@ -188,7 +211,7 @@ class NotebookKernels:
     def _existing(self, notebook_id: str) -> _Session:
         session = self._sessions.get(notebook_id)
         if session is None:
-            raise NoKernel(f"notebook {notebook_id!r} has no running kernel")
+            raise NoSuchKernel(notebook_id)
         return session
 
     async def _session(self, notebook_id: str, path: str, placement: Placement) -> _Session:
@@ -250,15 +273,7 @@ class NotebookKernels:
         """A room opening without a kernel: runs a previous server left are over."""
         if room.room_id in self._sessions or room.room_id in self._starting:
             return
-        writer = NotebookWriter(room.notebook, 0.05)
-        kernel = room.doc.get("kernel", type=Map).to_py() or {}
-        if kernel.get("status") not in (None, "dead"):
-            writer.set_kernel(
-                {**kernel, "status": "dead", "message": "The kernel stopped with the server.",
-                 "by": None}
-            )
-        writer.reset_leftovers()
-        writer.close()
+        write_no_kernel(room, RESTARTED)
 
     async def _room_closed(self, room: Room) -> None:
         session = self._sessions.get(room.room_id)
@@ -271,7 +286,10 @@ class NotebookKernels:
             session.executor.kernel_died()
 
     async def _kernel_culled(self, notebook_id: str) -> None:
+        session = self._sessions.get(notebook_id)
         await self._end(notebook_id, shutdown_kernel=False)
+        if session is not None and not session.room.closing:
+            write_no_kernel(session.room, CULLED)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -279,4 +297,4 @@ class NotebookKernels:
         task.add_done_callback(self._tasks.discard)
 
 
-__all__ = ["KernelUnavailable", "NoKernel", "NotebookKernels", "PooledKernel"]
+__all__ = ["KernelUnavailable", "NoKernel", "NoSuchKernel", "NotebookKernels", "PooledKernel"]

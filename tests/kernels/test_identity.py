@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kernels.errors import KernelIdentityError, KernelStartFailed
-from kernels.identity import KernelOwner, prepare_home, resolve_identity
+from kernels.identity import KernelOwner, kernel_account, prepare_home, resolve_identity
 from kernels.pool import KernelPool, ManagedKernel
 
 from .conftest import TIMEOUT, UnixAccounts, execute
@@ -239,9 +239,10 @@ async def test_cpu_limit_kills_only_that_kernel(
     died: asyncio.Queue[str] = asyncio.Queue()
     async with pool_factory(pool_size=0, limit_cpu_seconds=4) as pool:
 
-        @pool.on_kernel_died
         async def report(notebook_id: str, kernel: ManagedKernel) -> None:
             await died.put(notebook_id)
+
+        pool.on_kernel_died(report)
 
         alice_kernel, bob_kernel = await asyncio.gather(
             *(pool.kernel_for(f"nb-{o.name}", "python3", o, f) for o, f in zip(owners, folders))
@@ -252,3 +253,20 @@ async def test_cpu_limit_kills_only_that_kernel(
         assert alice_kernel.exit_code is not None and alice_kernel.exit_code < 0
         assert await bob_kernel.is_alive()
         assert (await execute(bob_kernel.client, "1+1")).value == "2"
+
+
+async def test_only_a_pam_login_runs_kernels_as_its_unix_account(
+    unix_accounts: UnixAccounts,
+) -> None:
+    alice = unix_accounts.add()
+    service = unix_accounts.add()
+    assert kernel_account(alice.pw_name, "pam") == KernelOwner(alice.pw_name, unix=True)
+    assert resolve_identity(kernel_account(alice.pw_name, "pam"), service.pw_name).uid == (
+        alice.pw_uid
+    )
+    # Someone who logged in with OAuth (or a local account) under the same name is not
+    # that unix user: their kernels run as the service account.
+    for provider in ("oauth", "local"):
+        owner = kernel_account(alice.pw_name, provider)
+        assert owner == KernelOwner(alice.pw_name, unix=False)
+        assert resolve_identity(owner, service.pw_name).uid == service.pw_uid

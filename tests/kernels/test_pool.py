@@ -205,9 +205,10 @@ async def test_idle_kernel_is_culled_and_reported(
     culled: asyncio.Queue[str] = asyncio.Queue()
     async with pool_factory(pool_size=0, cull_idle_after=1.0) as pool:
 
-        @pool.on_kernel_culled
         async def report(notebook_id: str) -> None:
             await culled.put(notebook_id)
+
+        pool.on_kernel_culled(report)
 
         idle = await pool.kernel_for("nb-idle", "python3", ALICE, folder)
         busy = await pool.kernel_for("nb-busy", "python3", ALICE, folder)
@@ -220,6 +221,37 @@ async def test_idle_kernel_is_culled_and_reported(
         assert culled.empty()
 
 
+async def test_hooks_unregister_and_a_failing_hook_is_logged_not_fatal(
+    pool_factory: PoolFactory, folder_for: FolderFor, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = folder_for(ALICE)
+    culled: asyncio.Queue[str] = asyncio.Queue()
+    unregistered: list[str] = []
+    async with pool_factory(pool_size=0, cull_idle_after=1.0) as pool:
+
+        async def broken(notebook_id: str) -> None:
+            raise RuntimeError("a broken hook")
+
+        async def gone(notebook_id: str) -> None:
+            unregistered.append(notebook_id)
+
+        async def report(notebook_id: str) -> None:
+            await culled.put(notebook_id)
+
+        pool.on_kernel_culled(broken)
+        unregister = pool.on_kernel_culled(gone)
+        pool.on_kernel_culled(report)
+        unregister()
+        unregister()  # twice is harmless
+        await pool.kernel_for("nb-idle", "python3", ALICE, folder)
+        async with asyncio.timeout(TIMEOUT):
+            assert await culled.get() == "nb-idle"
+            while "a broken hook" not in caplog.text:
+                await asyncio.sleep(0.05)  # the failing task's log line, bounded by the timeout
+        assert unregistered == []
+        assert "kernel-culled-callback failed" in caplog.text
+
+
 async def test_killed_kernel_is_reported_and_restarts(
     pool_factory: PoolFactory, folder_for: FolderFor
 ) -> None:
@@ -227,9 +259,10 @@ async def test_killed_kernel_is_reported_and_restarts(
     died: asyncio.Queue[tuple[str, ManagedKernel, float]] = asyncio.Queue()
     async with pool_factory(pool_size=0, check_interval=0.5) as pool:
 
-        @pool.on_kernel_died
         async def report(notebook_id: str, kernel: ManagedKernel) -> None:
             await died.put((notebook_id, kernel, time.perf_counter()))
+
+        pool.on_kernel_died(report)
 
         kernel = await pool.kernel_for("nb-1", "python3", ALICE, folder)
         await execute(kernel.client, "x = 42")
