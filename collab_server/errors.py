@@ -23,7 +23,6 @@ from kernels.execution import (
     UnknownInputRequest,
 )
 from kernels.history import ExecutionNotFound, InvalidHistoryQuery
-from kernels.running import NoKernel
 from crdt.errors import (
     AlreadyExists,
     InvalidNotebook,
@@ -69,7 +68,6 @@ HTTP_STATUS: dict[type[Exception], int] = {
     ExecutionNotFound: 404,
     UnknownInputRequest: 404,
     NoSuchKernel: 404,
-    NoKernel: 404,
     NoSuchKernelSpec: 422,
     KernelLimitReached: 429,
     KernelUnavailable: 409,

@@ -18,13 +18,14 @@ from crdt.contents import ContentsManager, Entry
 from crdt.errors import AlreadyExists, NotebookNotFound
 from crdt.notebook_io import NotebookWorker, notebook_from_state, serialize_notebook
 from crdt.rooms import RoomManager
+from kernels.identity import kernel_account
 from kernels.pool import KernelOwner, KernelPool
 from kernels.running import NotebookKernels
 
 
 def kernel_owner(user: User) -> KernelOwner:
-    """The account a user's kernels run as: their unix account iff they logged in by PAM."""
-    return KernelOwner(user.name, unix=user.provider == "pam")
+    """The account a user's kernels run as (see :func:`kernels.identity.kernel_account`)."""
+    return kernel_account(user.name, user.provider)
 
 
 class Notebooks:

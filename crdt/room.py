@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jupyter_ydoc import YNotebook
@@ -27,6 +27,7 @@ from .autosave import Autosaver
 from .awareness import AwarenessRelay
 from .channel import Connection
 from .errors import ProtocolError, StaleClient
+from .hooks import Hooks, Unregister
 from .store import UpdateStore
 from .updates import UpdateShape, check_update
 
@@ -94,7 +95,7 @@ class Room:
         # Connections that made changes the server refused (while read-only).
         self._refused: set[Connection] = set()
         self.holders: set[object] = set()
-        self.close_callbacks: list[Callable[[Room], None]] = []
+        self._on_close: Hooks[Room] = Hooks("room close")
         self.closing = False
         self.last_active = time.monotonic()
         self.disk_lock = asyncio.Lock()
@@ -124,6 +125,10 @@ class Room:
         presence = self.awareness.full_message()
         if presence is not None:
             conn.send(presence)
+
+    def on_close(self, callback: Callable[[Room], Awaitable[None]]) -> Unregister:
+        """Register ``await callback(room)``, called once the room has closed."""
+        return self._on_close.register(callback)
 
     def hold(self, holder: object) -> None:
         """Keep the room loaded for a server-side writer, with or without clients."""
@@ -464,11 +469,7 @@ class Room:
                 conn.close(code, reason)
             self.connections.clear()
             self._answered.clear()
-            for callback in self.close_callbacks:
-                try:
-                    callback(self)
-                except Exception:
-                    log.exception("room %s: a close callback failed", self.room_id)
+            await self._on_close.run(self)
             self.holders.clear()
             self._closed.set()
 

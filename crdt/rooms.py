@@ -22,6 +22,7 @@ from pycrdt import Doc
 from . import notebook_io
 from .autosave import Autosaver
 from .channel import Connection
+from .hooks import Hooks, Unregister
 from .room import Room, RoomSettings
 from .store import UpdateStore
 
@@ -62,7 +63,7 @@ class RoomManager:
         self._checking_disk = False
         self.autosaver = Autosaver(settings.autosave_share)
         # Called with each room once it is open, before anyone joins it.
-        self.opened_callbacks: list[Callable[[Room], None]] = []
+        self._on_opened: Hooks[Room] = Hooks("room opened")
         self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -147,7 +148,7 @@ class RoomManager:
                 self.settings, self.autosaver, snapshot_bytes=len(seed.update),
             )
             log.info("room %s: seeded from %s", room_id, path)
-            self._opened(room)
+            await self._on_opened.run(room)
             return room
         with doc.transaction():
             doc.apply_update(stored.snapshot)
@@ -164,15 +165,12 @@ class RoomManager:
         async with room.disk_lock:
             await room.load_if_changed_on_disk()
         log.info("room %s: loaded from the store (%d bytes)", room_id, stored.size)
-        self._opened(room)
+        await self._on_opened.run(room)
         return room
 
-    def _opened(self, room: Room) -> None:
-        for callback in self.opened_callbacks:
-            try:
-                callback(room)
-            except Exception:
-                log.exception("room %s: an open callback failed", room.room_id)
+    def on_opened(self, callback: Callable[[Room], Awaitable[None]]) -> Unregister:
+        """Register ``await callback(room)``, called when a room has been loaded."""
+        return self._on_opened.register(callback)
 
     # ---- background upkeep -------------------------------------------------------
 

@@ -36,9 +36,6 @@ DEFAULT_KERNEL = "python3"
 Placement = Callable[[], Awaitable[tuple[Path, KernelOwner]]]
 
 
-NoKernel = NoSuchKernel
-"""The name this module used for :class:`~kernels.errors.NoSuchKernel`; kept for importers."""
-
 
 RESTARTED = "The server restarted. A new kernel starts when you run a cell."
 CULLED = "The kernel was stopped after being idle. A new one starts when you run a cell."
@@ -137,7 +134,7 @@ class NotebookKernels:
             self.pool.on_kernel_died(self._kernel_died),
             self.pool.on_kernel_culled(self._kernel_culled),
         ]
-        self.rooms.opened_callbacks.append(self._room_opened)
+        self._unregister.append(self.rooms.on_opened(self._room_opened))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -251,7 +248,7 @@ class NotebookKernels:
             raise
         session = _Session(room, kernel, executor)
         self._sessions[notebook_id] = session
-        room.close_callbacks.append(lambda r: self._spawn(self._room_closed(r)))
+        room.on_close(self._room_closing)
         log.info("notebook %s: kernel %s started for %s", notebook_id, managed.id, owner.name)
         return session
 
@@ -269,11 +266,14 @@ class NotebookKernels:
                 except KernelError:
                     log.exception("notebook %s: shutting its kernel down failed", notebook_id)
 
-    def _room_opened(self, room: Room) -> None:
+    async def _room_opened(self, room: Room) -> None:
         """A room opening without a kernel: runs a previous server left are over."""
         if room.room_id in self._sessions or room.room_id in self._starting:
             return
         write_no_kernel(room, RESTARTED)
+
+    async def _room_closing(self, room: Room) -> None:
+        self._spawn(self._room_closed(room))  # ending the kernel does not hold up the close
 
     async def _room_closed(self, room: Room) -> None:
         session = self._sessions.get(room.room_id)
@@ -297,4 +297,4 @@ class NotebookKernels:
         task.add_done_callback(self._tasks.discard)
 
 
-__all__ = ["KernelUnavailable", "NoKernel", "NoSuchKernel", "NotebookKernels", "PooledKernel"]
+__all__ = ["KernelUnavailable", "NoSuchKernel", "NotebookKernels", "PooledKernel"]
