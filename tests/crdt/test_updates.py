@@ -69,3 +69,40 @@ def test_every_update_of_an_ordinary_editing_session_passes() -> None:
 def test_malformed_updates_are_refused(update: bytes) -> None:
     with pytest.raises(ProtocolError):
         check_update(update)
+
+
+def state_of(doc: Doc) -> dict[int, int]:
+    from crdt.protocol import decode_state_vector
+
+    return decode_state_vector(doc.get_state())
+
+
+def test_missing_names_what_an_update_builds_on_that_the_document_lacks() -> None:
+    """Each way an update can wait for items: a gap in its own clocks, a neighbour of
+    another client's, a deletion of items never received. Applied anyway, the
+    document would hold it pending (and pycrdt shows no trace of it)."""
+    server: Doc = Doc()
+    server.get("t", type=Text)
+    alice: Doc = Doc(client_id=1)
+    bob: Doc = Doc(client_id=2)
+    a_text, b_text = alice.get("t", type=Text), bob.get("t", type=Text)
+    a_updates, b_updates = recorded(alice), recorded(bob)
+    a_text.insert(0, "hello")
+    a_text.insert(5, " world")  # a gap if the first never arrives
+    bob.apply_update(alice.get_update())
+    b_text.insert(11, "!")  # next to alice's items
+    del b_text[0:5]  # deletes alice's items
+    first, second = a_updates
+    bang, deletion = b_updates[-2:]  # after the one that brought alice's text
+    assert check_update(first).missing(state_of(server)) is None
+    assert "start at clock 5" in str(check_update(second).missing(state_of(server)))
+    assert "client 1" in str(check_update(bang).missing(state_of(server)))
+    assert "client 1" in str(check_update(deletion).missing(state_of(server)))
+    for update in (first, second):
+        server.apply_update(update)
+    for update in (bang, deletion):
+        assert check_update(update).missing(state_of(server)) is None
+        server.apply_update(update)
+    assert str(server.get("t", type=Text)) == " world!"
+    # A whole document, as a sync step 2 carries it, needs nothing but itself.
+    assert check_update(bob.get_update()).missing({}) is None
