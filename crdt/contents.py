@@ -55,7 +55,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from .errors import AlreadyExists, InvalidNotebook, InvalidPath, NotebookNotFound
-from .notebook_io import atomic_write, parse_notebook, serialize_notebook
+from .notebook_io import atomic_write, owner_for, parse_notebook, serialize_notebook
 
 metadata = MetaData()
 
@@ -310,7 +310,10 @@ class ContentsManager:
     def _make_dir(self, conn: Connection, path: str) -> Entry:
         target = self._resolve(path)
         self._check_target(path, target)
+        owner = owner_for(target)  # as root: the parent folder's owner
         os.mkdir(target)
+        if owner is not None:
+            os.chown(target, *owner)
         return self._get(conn, path)
 
     async def create_notebook(self, path: str, content: dict[str, Any] | None = None) -> Entry:

@@ -72,8 +72,26 @@ def signature_of(st: os.stat_result) -> Signature:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+def owner_for(path: Path) -> tuple[int, int] | None:
+    """(uid, gid) a file the server writes at ``path`` must have, or None to leave it.
+
+    Run as root, the server writes into users' folders: the file belongs to
+    whoever owns it already, else to the folder's owner, so that user's
+    kernels (running as them) can read it; its mode stays 0600 (or the old
+    file's), so nobody else can.
+    """
+    if os.geteuid() != 0:
+        return None
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        st = path.parent.stat()
+    return st.st_uid, st.st_gid
+
+
 def write_temporary(path: Path, data: bytes) -> tuple[str, Signature]:
-    """Write ``data`` to a new hidden file beside ``path`` (fsynced, same mode as ``path``).
+    """Write ``data`` to a new hidden file beside ``path`` (fsynced, same mode and owner as
+    ``path``, see :func:`owner_for`).
 
     Returns its name and signature (a rename keeps both). Move it into place
     with :func:`replace_with`.
@@ -83,9 +101,12 @@ def write_temporary(path: Path, data: bytes) -> tuple[str, Signature]:
         mode = path.stat().st_mode & 0o7777
     except FileNotFoundError:
         pass
+    owner = owner_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".~{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            if owner is not None:
+                os.fchown(f.fileno(), *owner)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -394,3 +394,41 @@ async def test_pam_users_kernels_run_as_them_and_cannot_reach_each_other(
     assert ben_kernel.identity.uid == pwd.getpwnam(ben).pw_uid
     status = json.loads((await server.api("GET", f"/api/notebooks/{ann_id}/kernel", user=ann)).body)
     assert status["kernel"]["runs_as"] == ann
+
+
+async def test_a_pam_users_kernel_reads_the_notebooks_the_server_wrote_in_their_folder(
+    make_server: ServerFactory, unix_users: UnixUsers
+) -> None:
+    """Issue 13 item 6: the server (root) wrote ann's .ipynb root-owned 0600, so ann's own
+    kernel got PermissionError opening her notebook. Privacy between users stays."""
+    pool = KernelPool(pool_size=0, max_spares=0, check_interval=0.1)
+    server = await make_server(authenticators=[PAMAuthenticator()], kernel_pool=pool)
+    (ann, ann_pw), (ben, ben_pw) = unix_users.add_user(), unix_users.add_user()
+    for name, password in ((ann, ann_pw), (ben, ben_pw)):
+        assert (await WebClient(server.url).login(name, password)).code == 302
+    made = await server.api("PUT", f"/api/contents/{ann}/sub", {"type": "directory"}, user=ann)
+    assert made.code == 201
+    probe = (
+        "import json, os\n"
+        "print(json.dumps({'cells': len(json.load(open('mine.ipynb'))['cells']),\n"
+        "  'sub_writable': os.access('sub', os.W_OK),\n"
+        "  'own_uid': os.stat('mine.ipynb').st_uid == os.getuid()}))"
+    )
+    ann_id = await server.create_notebook(f"{ann}/mine.ipynb", notebook(("p", probe)), editors=())
+    ben_id = await server.create_notebook(f"{ben}/other.ipynb", notebook(("q", "1")), editors=())
+    async with YClient(server.ws_url(ann_id), server.token(ann)) as ann_client:
+        source = ann_client.notebook.ycells[0]["source"]
+        source.insert(len(str(source)), "  # saved again by the server")
+        path = server.services.settings.root_dir / ann / "mine.ipynb"
+        await wait_until(lambda: "saved again" in path.read_text(), timeout=TIMEOUT)
+        assert (await run(server, ann_id, ["p"], ann)).code == 202
+        await ann_client.wait_for(lambda: finished(ann_client, "p"), timeout=TIMEOUT)
+        assert json.loads(text_of(ann_client, "p")) == {
+            "cells": 1, "sub_writable": True, "own_uid": True
+        }
+    ann_uid = pwd.getpwnam(ann).pw_uid
+    for written in (path, path.parent / "sub"):
+        assert os.stat(written).st_uid == ann_uid
+    assert os.stat(path).st_mode & 0o077 == 0  # nobody else may read it
+    ben_file = server.services.settings.root_dir / ben / "other.ipynb"
+    assert os.stat(ben_file).st_uid == pwd.getpwnam(ben).pw_uid and ben_id
