@@ -82,6 +82,8 @@ export class Follow {
       return;
     }
     this.seen = true;
+    // Our presence says we are where they are (the roster shows us on their cell).
+    if (person.cell && this.options.view.byId(person.cell)) this.options.view.setActive(person.cell);
     const where = person.scroll ? `${person.scroll.cell}:${person.scroll.offset}` : `cell:${person.cell}`;
     const view = this.options.view;
     const cellIndex = person.cell ? view.indexOf(person.cell) : -1;
