@@ -5,8 +5,13 @@ command-mode behaviours, each with two or three people in their own browser cont
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import random
+import re
 
 from playwright.async_api import BrowserContext, Locator, Page, WebSocketRoute, expect
+from playwright.async_api import Error as PlaywrightError
 
 from crdt.room import Room
 from tests.conftest import Server, ServerFactory, wait_until
@@ -470,3 +475,127 @@ async def test_a_follower_is_shown_on_the_cell_of_the_person_they_follow(
     await expect(person_in(bob, "alice").get_by_test_id("person-cell")).to_have_text("cell 3")
     await expect(alice.get_by_test_id("following")).to_be_visible()
 
+
+
+# ---- 6. everything at once, at random -----------------------------------------------------
+
+TOKEN = re.compile(r"<([a-z]+)(\d+)@([0-9a-z]+)>")
+
+
+async def page_cells(page: Page) -> list[tuple[str, str]]:
+    """The cells as this person reads them: ids and texts, in order."""
+    cells: list[tuple[str, str]] = []
+    for cell_id in await cell_ids(page):
+        source = cell(page, cell_id).locator(".cm-content, .cell-static").first
+        text: str = await source.evaluate(
+            r"""el => {
+                if (!el.classList.contains('cm-content')) return el.textContent.replace(/^\u200b$/, '');
+                const copy = el.cloneNode(true);
+                copy.querySelectorAll('.cm-ySelectionCaret, .cm-ySelectionInfo, .cm-widgetBuffer')
+                    .forEach(e => e.remove());
+                return [...copy.querySelectorAll('.cm-line')]
+                    .map(line => line.textContent.replaceAll('\u2060', '')).join('\n');
+            }"""
+        )
+        cells.append((cell_id, text))
+    return cells
+
+
+async def test_typing_structure_changes_and_role_flips_at_random(
+    web_server: ServerFactory, person: PersonFactory
+) -> None:
+    seed = int(os.environ.get("COEDIT_SEED") or random.randrange(2**32))
+    print(f"COEDIT_SEED={seed}")
+    rng = random.Random(seed)
+    server = await web_server()
+    notebook_id = await server.create_notebook(
+        "alice/storm.ipynb",
+        notebook_of(*(code(f"c{i}", "") for i in range(5))),
+        editors=("bob", "carol", "dave"),
+    )
+    typists = {name: await open_notebook(await person(server, name), notebook_id) for name in ("bob", "carol")}
+    dave = await open_notebook(await person(server, "dave"), notebook_id)
+    pages = [*typists.values(), dave]
+    typed = {name: 0 for name in typists}
+    tokens = 24  # per typist
+    short = 3_000  # ms: a click on a cell that has just gone waits no longer than this
+
+    async def settled(page: Page) -> None:
+        """After a click that failed: if the page was reloading (a resync), wait for it."""
+        with contextlib.suppress(PlaywrightError, AssertionError):
+            await expect(page.get_by_test_id("connection")).to_have_text("connected")
+
+    async def type_tokens(name: str, page: Page) -> None:
+        local = random.Random(rng.random())
+        for n in range(tokens):
+            try:
+                target = local.choice(await cell_ids(page) or ["none"])
+                await cell(page, target).scroll_into_view_if_needed(timeout=short)
+                await editor(page, target).click(timeout=short)
+                await page.keyboard.press("Control+End")
+                await page.keyboard.type(f"<{name}{n}@{target}>", delay=local.choice((0, 5, 15)))
+            except PlaywrightError:
+                await settled(page)  # the cell went away, or the page was reloading
+            typed[name] = n + 1
+
+    async def change_structure() -> None:
+        local = random.Random(rng.random())
+        for _ in range(16):
+            try:
+                ids = await cell_ids(dave)
+                target = local.choice(ids or ["none"])
+                await cell(dave, target).scroll_into_view_if_needed(timeout=short)
+                await cell(dave, target).locator(".cell-prompt").first.click(timeout=short)
+                what = local.choice(("insert", "delete", "up", "down"))
+                if what == "delete" and len(ids) <= 3:
+                    what = "insert"
+                if what == "insert":
+                    await dave.keyboard.press(local.choice("ab"))
+                elif what == "delete":
+                    await dave.keyboard.press("d")
+                    await dave.keyboard.press("d")
+                else:
+                    await dave.keyboard.press("Control+Shift+Arrow" + ("Up" if what == "up" else "Down"))
+            except PlaywrightError:
+                await settled(dave)
+            # Paced by the typists' progress, not by the clock.
+            goal = min(tokens, sum(typed.values()) // 2 + 1)
+            await wait_until(lambda goal=goal: min(typed.values()) >= goal, timeout=60)  # type: ignore[misc]
+
+    async def flip_roles() -> None:
+        local = random.Random(rng.random())
+        role = {name: "editor" for name in typists}
+        for step in range(1, 7):
+            await wait_until(lambda step=step: sum(typed.values()) >= step * 6, timeout=60)  # type: ignore[misc]
+            name = local.choice(sorted(typists))
+            role[name] = "viewer" if role[name] == "editor" else "editor"
+            await server.share(notebook_id, name, role[name])
+
+    try:
+        async with asyncio.timeout(150):
+            await asyncio.gather(
+                *(type_tokens(name, page) for name, page in typists.items()),
+                change_structure(),
+                flip_roles(),
+            )
+        # Input has stopped: every page reads what the server holds.
+        final = await server_cells(server, notebook_id)
+        for page in pages:
+            await expect(page.get_by_test_id("connection")).to_have_text("connected")
+            await eventually(lambda page=page: page_cells(page), final)  # type: ignore[misc]
+        assert final == await server_cells(server, notebook_id)
+        # No keystroke landed outside the cell it was typed in.
+        found = 0
+        for cell_id, text in final:
+            for who, n, target in TOKEN.findall(text):
+                found += 1
+                assert target == cell_id, f"<{who}{n}@{target}> is in cell {cell_id}: {text!r}"
+        assert found > 0, final
+        reloads = [await page.evaluate("performance.getEntriesByType('navigation')[0].type") for page in pages]
+        print(f"{len(final)} cells, {found} tokens kept in place, page loads: {reloads}")
+        # No cell is duplicated.
+        ids = [cell_id for cell_id, _ in final]
+        assert len(ids) == len(set(ids)), ids
+    except BaseException:
+        print(f"failed with COEDIT_SEED={seed}")
+        raise

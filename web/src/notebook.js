@@ -1,3 +1,4 @@
+// @ts-check
 // The notebook page (/notebooks/<id>): the shared document over y-websocket,
 // the cells (./notebook/view.js), running them, presence and follow mode, and
 // the history panel's mount point. See web/README.md for the DOM contract.

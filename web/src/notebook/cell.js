@@ -1,3 +1,4 @@
+// @ts-check
 // One cell on the page: its prompt, its source (a light static copy until the
 // cell comes near the viewport, then a CodeMirror editor), markdown rendered when
 // not editing, its run state, stale mark, outputs and input() box.
@@ -126,7 +127,7 @@ export class CellView {
       this.markdownRendered = false;
       this.source.replaceChildren(/** @type {HTMLElement} */ (this.markdown));
       if (this.visible) this.renderMarkdownNow();
-      else this.markdown.textContent = this.text;
+      else /** @type {HTMLElement} */ (this.markdown).textContent = this.text;
       return;
     }
     if (this.editor) {

@@ -1,3 +1,4 @@
+// @ts-check
 // What people do to the notebook: run cells, change the kernel, add, delete,
 // move, retype, copy and paste cells, from the toolbar and from the keyboard
 // (Jupyter's command mode and the editor's run keys).
@@ -46,6 +47,7 @@ export class Commands {
   /** @param {string[]} ids */
   async run(ids) {
     if (this.readOnly) return;
+    /** @type {string[]} */
     const code = [];
     for (const id of ids) {
       const cell = this.view.byId(id);

@@ -1,3 +1,4 @@
+// @ts-check
 // The notebook's live connection: y-websocket to `ws(s)://<host>/api/rooms/<id>`
 // (same origin; the session cookie authenticates), and what the page tells people
 // about it. The indicator reads `connecting`, `connected` (synced), `reconnecting`,

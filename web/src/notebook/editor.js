@@ -1,3 +1,4 @@
+// @ts-check
 // The CodeMirror 6 editor of one cell, bound to the cell's shared Y.Text with
 // y-codemirror.next (other people's cursors and selections in their server-given
 // name and colour, read from awareness `user`), Python or Markdown highlighting,

@@ -1,3 +1,4 @@
+// @ts-check
 // Follow mode: keep our viewport on someone else's (their `scroll`, else their
 // `cell`), with a banner saying whom we follow. Any action of our own (a key, the
 // wheel, a click or touch outside the banner) leaves it. `?follow=<username>` in

@@ -1,3 +1,4 @@
+// @ts-check
 // The shared notebook document (jupyter-ydoc's YNotebook schema) and the edits
 // the page makes to it. Cells are found by id at the time of each edit, inside
 // the transaction, never through a reference kept from earlier: another person

@@ -1,3 +1,4 @@
+// @ts-check
 // Who is here and what they are doing, from Yjs awareness.
 //
 // Our own state carries `cell` (the active cell id), `activity` ("typing" while

@@ -1,3 +1,4 @@
+// @ts-check
 // The list of cells on the page, in the document's order, kept in step with the
 // `cells` Y.Array (inserts, deletes, and moves = delete + insert of a new Y.Map
 // with the same id). Owns the selection (the active cell), command/edit mode,
@@ -78,7 +79,7 @@ export class NotebookView {
       }
     }, { root: this.scroller, rootMargin: UNMOUNT_MARGIN });
 
-    this.cells.observe((event) => this.applyDelta(event.changes.delta, event.transaction));
+    this.cells.observe((event) => this.applyDelta(/** @type {any} */ (event.changes.delta), event.transaction));
     this.container.addEventListener("focusin", (event) => {
       // Going on to another cell leaves the ghost of a deleted one behind.
       const ghost = this.ghost;
