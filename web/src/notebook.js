@@ -169,21 +169,46 @@ function setRole(next) {
 // ---- resync: the server refused our change or cannot merge our copy --------------------
 
 let resyncing = false;
+// Reloading by itself again and again would hide a problem: after a few, ask.
+const RESYNCS_KEY = `collab-server:resyncs:${notebook.id}`;
+const MAX_RESYNCS = 5;
+const RESYNC_WINDOW_MS = 60_000;
+
+/** @param {string} text @param {boolean} button */
+function resyncMessage(text, button) {
+  messages.replaceChildren(h("div", { class: "connection-message", testid: "connection-message", role: "alert" },
+    h("span", null, text),
+    button ? h("button", { type: "button", class: "btn btn-primary", testid: "reload", onclick: () => location.reload() }, "Reload") : null));
+}
+
 /** @param {string} reason */
 async function resync(reason) {
   if (resyncing) return;
   resyncing = true;
   view.setReadOnly(true);
-  messages.replaceChildren(h("div", { class: "connection-message", testid: "connection-message", role: "alert" },
-    h("span", null, "Your copy of the notebook is out of date; reloading it from the server.")));
+  commands.readOnly = true;
+  resyncMessage("Your copy of the notebook is out of date; reloading it from the server.", false);
   try {
     await keepUnsaved(doc, notebook.id, reason);
   } catch (error) {
-    messages.replaceChildren(h("div", { class: "connection-message", testid: "connection-message", role: "alert" },
-      h("span", null, `Your copy of the notebook is out of date and the server cannot be asked what it holds (${/** @type {Error} */ (error).message}). Copy what you need, then reload.`),
-      h("button", { type: "button", class: "btn btn-primary", testid: "reload", onclick: () => location.reload() }, "Reload")));
+    resyncMessage(`Your copy of the notebook is out of date and the server cannot be asked what it holds (${/** @type {Error} */ (error).message}). Copy what you need, then reload.`, true);
     return;
   }
+  /** @type {number[]} */
+  let recent = [];
+  try {
+    recent = JSON.parse(sessionStorage.getItem(RESYNCS_KEY) || "[]");
+  } catch {
+    recent = [];
+  }
+  const now = Date.now();
+  recent = recent.filter((t) => now - t < RESYNC_WINDOW_MS);
+  if (recent.length >= MAX_RESYNCS) {
+    showKept(notebook.id, keptBox);
+    resyncMessage("Your copy of the notebook is out of date. Reload to get the server's copy.", true);
+    return;
+  }
+  sessionStorage.setItem(RESYNCS_KEY, JSON.stringify([...recent, now]));
   location.reload();
 }
 

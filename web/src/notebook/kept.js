@@ -91,5 +91,5 @@ export function showKept(notebookId, root) {
           panel.remove();
         },
       }, "Dismiss")));
-  root.append(panel);
+  root.replaceChildren(panel);
 }

@@ -196,7 +196,7 @@ export class NotebookView {
     queueMicrotask(() => {
       if (view.destroyed) return;
       let mapped = selection;
-      if (!local && typed) mapped = this.retypeLost(view, typed, selection);
+      if (!local && typed && !this.readOnly) mapped = this.retypeLost(view, typed, selection);
       view.focusAt(mapped);
       this.scroller.scrollTop = scrollTop;
       this.reveal(view);
@@ -262,6 +262,10 @@ export class NotebookView {
 
   /** @param {Ghost} ghost */
   undoDelete(ghost) {
+    if (this.readOnly) {
+      this.dropGhost(ghost, true);
+      return;
+    }
     const at = this.ghostIndex(ghost);
     this.dropGhost(ghost, false);
     const id = model.restoreCell(this.doc, at, ghost.snapshot);
