@@ -337,6 +337,75 @@ async def test_a_cell_moved_while_you_type_keeps_your_keystrokes_and_caret(
     await wait_for_source(server, notebook_id, "c3", f"s = '{typed}!'")
 
 
+class HeldBack:
+    """What the server sends to a person's pages can be held back (a slow network) and let go."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.queue: list[tuple[WebSocketRoute, str | bytes]] = []
+
+    async def install(self, context: BrowserContext) -> None:
+        def route(ws: WebSocketRoute) -> None:
+            server = ws.connect_to_server()
+            ws.on_message(lambda message: server.send(message))
+
+            def down(message: str | bytes) -> None:
+                if self.holding:
+                    self.queue.append((ws, message))
+                else:
+                    ws.send(message)
+
+            server.on_message(down)
+
+        await context.route_web_socket("**/api/rooms/**", route)
+
+    def release(self) -> None:
+        self.holding = False
+        queue, self.queue = self.queue, []
+        for ws, message in queue:
+            ws.send(message)
+
+
+async def test_keystrokes_the_mover_had_not_seen_are_typed_again(
+    web_server: ServerFactory, person: PersonFactory
+) -> None:
+    server = await web_server()
+    notebook_id = await server.create_notebook(
+        "alice/lost.ipynb",
+        notebook_of(code("c1", "a"), code("c2", "b = 1"), code("c3", "c")),
+        editors=("bob",),
+    )
+    alice = await open_notebook(await person(server, "alice"), notebook_id)
+    bob_context = await person(server, "bob")
+    network = HeldBack()
+    await network.install(bob_context)
+    bob = await open_notebook(bob_context, notebook_id)
+
+    await click_into(alice, "c2")
+    await alice.keyboard.press("End")
+    await alice.keyboard.press("ArrowLeft")  # between "= " and "1"
+    await command_mode_on(bob, "c2")
+    # Alice types while her keys have not reached bob; then he moves the cell: his move
+    # (a new copy of the cell, made from his text) drops her "23", which the server has.
+    network.holding = True
+    await alice.keyboard.type("23")
+    await wait_for_source(server, notebook_id, "c2", "b = 231")
+    await bob.keyboard.press("Control+Shift+ArrowUp")
+    await eventually(lambda: cell_ids(alice), ["c2", "c1", "c3"])
+    network.release()
+
+    # Alice's page typed her "23" again in the moved cell: nobody lost it, nothing doubled.
+    for page in (alice, bob):
+        await eventually(lambda page=page: editor_text(page, "c2"), "b = 231")  # type: ignore[misc]
+        await eventually(lambda page=page: cell_ids(page), ["c2", "c1", "c3"])  # type: ignore[misc]
+    await wait_for_source(server, notebook_id, "c2", "b = 231")
+    await expect(editor(alice, "c2")).to_be_focused()
+    assert await caret_of(alice, "c2") == len("b = 23")
+    await alice.keyboard.type("4")
+    await wait_for_source(server, notebook_id, "c2", "b = 2341")
+    await eventually(lambda: editor_text(bob, "c2"), "b = 2341")
+
+
 # ---- 4. a rename reaches open tabs ------------------------------------------------------
 
 
