@@ -204,6 +204,48 @@ async def test_a_refused_change_is_kept_for_you_and_the_page_resyncs(
     await expect(kept).to_have_count(0)
 
 
+async def test_a_stale_copy_closed_with_4409_keeps_your_text_and_resyncs(
+    web_server: ServerFactory, person: PersonFactory
+) -> None:
+    server = await web_server()
+    notebook_id = await server.create_notebook(
+        "alice/stale.ipynb", notebook_of(code("c1", "x = 1")), editors=("bob",)
+    )
+    bob_context = await person(server, "bob")
+    sockets: list[WebSocketRoute] = []
+    offline = asyncio.Event()
+
+    def route(ws: WebSocketRoute) -> None:
+        upstream = ws.connect_to_server()
+        sockets.append(ws)
+        # While "offline", what the page sends never reaches the server.
+        ws.on_message(lambda message: None if offline.is_set() else upstream.send(message))
+        upstream.on_message(lambda message: ws.send(message))
+
+    await bob_context.route_web_socket("**/api/rooms/**", route)
+    bob = await open_notebook(bob_context, notebook_id)
+    await click_into(bob, "c1")
+    await bob.keyboard.press("End")
+    offline.set()
+    await bob.keyboard.type(" + 1")
+    await eventually(lambda: editor_text(bob, "c1"), "x = 1 + 1")
+    # The server says this copy cannot be merged (as after a server-side reset).
+    offline.clear()
+    await sockets[-1].close(code=4409, reason="this copy of the notebook is out of date")
+
+    kept = bob.get_by_test_id("kept-text")
+    await expect(kept).to_be_visible()
+    await expect(bob.get_by_test_id("kept-text-value")).to_have_value("x = 1 + 1")
+    await expect(bob.get_by_test_id("connection")).to_have_text("connected")
+    await eventually(lambda: editor_text(bob, "c1"), "x = 1")
+    assert await server_cells(server, notebook_id) == [("c1", "x = 1")]
+    # He is an editor still: he can type on at once.
+    await click_into(bob, "c1")
+    await bob.keyboard.press("End")
+    await bob.keyboard.type(" + 2")
+    await wait_for_source(server, notebook_id, "c1", "x = 1 + 2")
+
+
 # ---- 2. someone deletes the cell you are typing in ------------------------------------
 
 
