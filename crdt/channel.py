@@ -22,6 +22,11 @@ class Connection(Protocol):
         ...
 
     @property
+    def role_name(self) -> str:
+        """The client's role as :func:`crdt.protocol.role_message` names it."""
+        ...
+
+    @property
     def presence_user(self) -> dict[str, Any] | None:
         """Who the client is, as its presence must show it (None: keep what it sends)."""
         ...

@@ -5,7 +5,8 @@ A message is ``varuint(type)`` followed by a type-specific body:
 - ``SYNC`` (0): ``varuint(step)`` then ``varbytes(payload)``; step 0 carries a state
   vector, steps 1 and 2 carry a document update.
 - ``AWARENESS`` (1): ``varbytes(awareness update)``.
-- ``AUTH`` (2): ``varuint(0)`` then ``varstring(reason)``: permission denied.
+- ``AUTH`` (2): ``varuint(0)`` then ``varstring(reason)``: permission denied; or
+  ``varuint(1)`` then ``varstring(JSON {"role": ...})``: the client's role (ours).
 - ``QUERY_AWARENESS`` (3): no body.
 
 Every decoder here checks bounds and raises :class:`ProtocolError` on anything
@@ -123,7 +124,8 @@ class AwarenessMessage:
 
 @dataclass(frozen=True, slots=True)
 class AuthMessage:
-    reason: str
+    reason: str  # subtype 0: why permission was denied; subtype 1: the role JSON
+    subtype: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +149,8 @@ def decode_message(data: bytes) -> Message:
     elif kind == MessageType.AWARENESS:
         message = AwarenessMessage(reader.varbytes())
     elif kind == MessageType.AUTH:
-        reader.varuint()
-        message = AuthMessage(reader.varstring())
+        subtype = reader.varuint()
+        message = AuthMessage(reader.varstring(), subtype)
     elif kind == MessageType.QUERY_AWARENESS:
         message = QueryAwarenessMessage()
     else:
@@ -177,6 +179,18 @@ def permission_denied(reason: str) -> bytes:
     return b"\x02\x00" + encode_varstring(reason)
 
 
+def role_message(role: str) -> bytes:
+    """Tell a client its role ("viewer", "editor" or "owner"): auth subtype 1.
+
+    Sent on join, right after sync step 1, and whenever the role changes.
+    y-websocket clients ignore it: y-protocols' ``readAuthMessage`` switches on
+    the subtype and handles only 0 (permission denied).
+    """
+    return b"\x02\x01" + encode_varstring(json.dumps({"role": role}))
+
+
+AUTH_PERMISSION_DENIED = 0
+AUTH_ROLE = 1
 QUERY_AWARENESS = b"\x03"
 
 

@@ -28,11 +28,13 @@ from .awareness import AwarenessRelay
 from .channel import Connection
 from .errors import ProtocolError, StaleClient
 from .store import UpdateStore
-from .updates import check_update
+from .updates import Needs, check_update, missing
 
 log = logging.getLogger(__name__)
 
 EMPTY_UPDATE = b"\x00\x00"  # a Yjs v1 update with no structs and no deletions
+_DIVERGED = "your copy holds edits refused while you could only view: reload to resync"
+_GAP = "your copy holds changes the server never received: reload to resync"
 
 
 @dataclass
@@ -84,6 +86,18 @@ class Room:
         self.connections: set[Connection] = set()
         # Connections whose sync step 1 was answered: only they get document updates.
         self._answered: set[Connection] = set()
+        # Connections whose sync step 2 (the answer to our step 1) was applied:
+        # every update they send must apply whole, or they have diverged.
+        self._caught_up: set[Connection] = set()
+        # Connections whose copy holds changes the room refused (made while read-only).
+        self._diverged: set[Connection] = set()
+        # What a connection's updates before its step 2 needed that the document lacked.
+        self._awaited: dict[Connection, Needs] = {}
+        # The document's state vector, decoded; None after a change it does not follow.
+        self._state: Needs | None = None
+        self._state_follows = False
+        # A client left with structs perhaps pending: any update may let them in.
+        self._unsettled = False
         self.holders: set[object] = set()
         self.close_callbacks: list[Callable[[Room], None]] = []
         self.closing = False
@@ -112,6 +126,7 @@ class Room:
         self.connections.add(conn)
         self.last_active = time.monotonic()
         conn.send(protocol.sync_step1(self.doc.get_state()))
+        conn.send(protocol.role_message(conn.role_name))
         presence = self.awareness.full_message()
         if presence is not None:
             conn.send(presence)
@@ -133,6 +148,10 @@ class Room:
             return
         self.connections.discard(conn)
         self._answered.discard(conn)
+        self._caught_up.discard(conn)
+        self._diverged.discard(conn)
+        if self._awaited.pop(conn, None):
+            self._unsettled = True
         self.last_active = time.monotonic()
         self._relay_presence(self.awareness.remove_owner(conn), None)
 
@@ -175,16 +194,77 @@ class Room:
         barrier = self.store.barrier()
         barrier.add_done_callback(lambda f: self._send_if_durable(f, conn, reply))
 
-    def _apply_client_update(self, conn: Connection, message: protocol.SyncMessage) -> None:
-        if not conn.can_write:
-            # A read-only client's sync step 2 is empty unless it made changes.
-            if message.step == protocol.SyncStep.UPDATE or message.payload != EMPTY_UPDATE:
-                conn.send(protocol.permission_denied("read-only: your edits are not saved"))
+    def role_changed(self, conn: Connection) -> None:
+        """Tell ``conn`` its new role, after ``can_write`` and ``role_name`` changed.
+
+        Raises StaleClient if it may now write but its copy holds changes the
+        room refused while it was read-only: the caller must close it, and the
+        client must resync (its later edits would build on those changes).
+        """
+        if conn not in self.connections:
             return
-        check_update(message.payload)
+        conn.send(protocol.role_message(conn.role_name))
+        if conn.can_write and conn in self._diverged:
+            raise StaleClient(_DIVERGED)
+
+    def _apply_client_update(self, conn: Connection, message: protocol.SyncMessage) -> None:
+        step2 = message.step == protocol.SyncStep.STEP2
+        if not conn.can_write:
+            # A read-only client's sync step 2 is empty unless it made changes
+            # (or only lists deletions, which a copy of ours lists too).
+            if not step2 or message.payload != EMPTY_UPDATE:
+                if not step2 or not message.payload.startswith(b"\x00"):
+                    self._diverged.add(conn)
+                conn.send(protocol.permission_denied("read-only: your edits are not saved"))
+            if step2:
+                self._caught_up.add(conn)
+            return
+        if conn in self._diverged:
+            raise StaleClient(_DIVERGED)
+        needs, ends = check_update(message.payload)
+        lacking = missing(needs, self._state_vector())
+        if lacking:
+            # pycrdt would keep what follows the missing items pending, unseen, for good.
+            if step2 or conn in self._caught_up:
+                raise StaleClient(_GAP)
+            # Edits made before the client had our step 1: its step 2 must bring the rest.
+            awaited = self._awaited.setdefault(conn, {})
+            for client, clock in lacking.items():
+                awaited[client] = max(clock, awaited.get(client, 0))
+            self._apply(conn, message.payload)
+        elif self._awaited or self._unsettled:  # it may let pending structs in too
+            self._apply(conn, message.payload)
+        else:
+            # It applies whole, so the state vector moves to its ends: no need to decode it again.
+            self._state_follows = True
+            try:
+                self._apply(conn, message.payload)
+            except BaseException:
+                self._state = None
+                raise
+            finally:
+                self._state_follows = False
+            state = self._state_vector()
+            for client, clock in ends.items():
+                if clock > state.get(client, 0):
+                    state[client] = clock
+        if step2:
+            self._caught_up.add(conn)
+            awaited = self._awaited.pop(conn, {})
+            if awaited and missing(awaited, self._state_vector()):
+                self._unsettled = True
+                raise StaleClient(_GAP)
+
+    def _state_vector(self) -> Needs:
+        """The document's state vector (decoded once per change the room does not follow)."""
+        if self._state is None:
+            self._state = protocol.decode_state_vector(self.doc.get_state())
+        return self._state
+
+    def _apply(self, conn: Connection, update: bytes) -> None:
         self._sender = conn
         try:
-            self.doc.apply_update(message.payload)
+            self.doc.apply_update(update)
         except (ValueError, RuntimeError) as e:
             # pycrdt may refuse an update after integrating part of it; that part
             # is a valid change by a client allowed to write, and everyone gets it.
@@ -201,6 +281,8 @@ class Room:
     def _on_transaction(self, event: TransactionEvent) -> None:
         update: bytes = event.update
         sender = self._sender
+        if not self._state_follows:
+            self._state = None
         message = protocol.sync_update(update)
         stored = self.store.append(self.room_id, update, sender.username if sender else None)
         stored.add_done_callback(lambda f: self._send_if_durable(f, None, message, sender, update=True))
@@ -254,6 +336,9 @@ class Room:
             conn.close(1011, reason)
         self.connections.clear()
         self._answered.clear()
+        self._caught_up.clear()
+        self._diverged.clear()
+        self._awaited.clear()
 
     def compact(self) -> None:
         """Fold the stored tail of updates into one snapshot of the current state."""
@@ -398,6 +483,9 @@ class Room:
                 conn.close(code, reason)
             self.connections.clear()
             self._answered.clear()
+            self._caught_up.clear()
+            self._diverged.clear()
+            self._awaited.clear()
             for callback in self.close_callbacks:
                 try:
                     callback(self)

@@ -41,6 +41,7 @@ class YClient:
         self.awareness: dict[int, tuple[int, dict[str, Any] | None]] = {}
         self.awareness_messages: list[list[protocol.AwarenessEntry]] = []
         self.denied: list[str] = []
+        self.roles: list[str] = []  # every role message received, in order
         self.changed = asyncio.Event()
         self._clock = 0
         self._remote = False
@@ -117,7 +118,10 @@ class YClient:
             for entry in entries:
                 self.awareness[entry.client_id] = (entry.clock, json.loads(entry.state_json))
         elif isinstance(message, protocol.AuthMessage):
-            self.denied.append(message.reason)
+            if message.subtype == protocol.AUTH_ROLE:
+                self.roles.append(json.loads(message.reason)["role"])
+            else:
+                self.denied.append(message.reason)
         self.changed.set()
 
     def _on_local_change(self, event: TransactionEvent) -> None:

@@ -6,8 +6,9 @@ allowlist; a refused client gets a plain HTTP error (401, 403, 404) and never
 a socket. After that, each message goes to the room, which checks the role
 on every document update; a malformed message closes only this connection.
 Access is checked again whenever it may have changed (see ``live``): a
-revoked user's socket is closed with 4403, a downgraded one becomes
-read-only.
+revoked user's socket is closed with 4403; one whose role changed is told
+its new role (and a read-only one whose refused edits its copy still holds is
+closed with 4409 when it may write again: it must resync).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tornado.iostream import StreamClosedError
 
 from auth.identity import Credentials, IdentityProvider, User
 from auth.sharing import Role
-from crdt.errors import NotebookNotFound
+from crdt.errors import NotebookNotFound, StaleClient
 from crdt.room import Room
 from crdt.rooms import RoomManager
 
@@ -223,6 +224,10 @@ class RoomHandler(websocket.WebSocketHandler):
         return self.role >= Role.EDITOR
 
     @property
+    def role_name(self) -> str:
+        return self.role.label
+
+    @property
     def presence_user(self) -> dict[str, Any] | None:
         return self._presence
 
@@ -243,6 +248,11 @@ class RoomHandler(websocket.WebSocketHandler):
             log.info("%s's role on %s is now %s", user.name, self.path_kwargs["room_id"], role.label)
             self.user, self.role = user, role
             self._presence = presence_identity(user, role)
+            if self.room is not None:
+                try:
+                    self.room.role_changed(self)
+                except StaleClient as e:
+                    self.close(ws_close_code(e), close_reason(e))
 
     def send(self, message: bytes) -> None:
         if self._closed:

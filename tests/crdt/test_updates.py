@@ -10,8 +10,8 @@ import pytest
 from jupyter_ydoc import YNotebook
 from pycrdt import Array, Doc, Text
 
-from crdt.protocol import ProtocolError
-from crdt.updates import check_update
+from crdt.protocol import ProtocolError, decode_state_vector
+from crdt.updates import check_update, missing
 
 
 def recorded(doc: Doc) -> list[bytes]:
@@ -69,3 +69,71 @@ def test_every_update_of_an_ordinary_editing_session_passes() -> None:
 def test_malformed_updates_are_refused(update: bytes) -> None:
     with pytest.raises(ProtocolError):
         check_update(update)
+
+
+def _state(doc: Doc) -> dict[int, int]:
+    return decode_state_vector(doc.get_state())
+
+
+def _copy(doc: Doc) -> Doc:
+    copy: Doc = Doc()
+    copy.apply_update(doc.get_update())
+    return copy
+
+
+def test_needs_tell_exactly_which_updates_pycrdt_would_keep_pending() -> None:
+    """A server refusing some of one client's updates: each later update is found to lack
+    something exactly when applying it leaves its structs pending; the other client's
+    updates, made on what the server sent it, always apply whole."""
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    server: Doc = Doc()
+    YNotebook(server).set(
+        json.loads(nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1") for _ in range(5)])))
+    )
+    writers = [_copy(server), _copy(server)]
+    outbox: list[list[bytes]] = [recorded(w) for w in writers]
+    refused = whole = lacked = 0
+    for step in range(400):
+        i = rng.randrange(2)
+        writer = writers[i]
+        source = writer.get("cells", type=Array)[rng.randrange(5)]["source"]
+        text = str(source)
+        if text and rng.random() < 0.3:
+            del source[rng.randrange(len(text))]
+        else:
+            source.insert(rng.randint(0, len(text)), rng.choice("abc\n"))
+        for update in outbox[i][:]:
+            outbox[i].remove(update)
+            shape = check_update(update)
+            lacking = missing(shape.needs, _state(server))
+            trial = _copy(server)
+            trial.apply_update(update)
+            if shape.ends and not missing(shape.ends, _state(trial)):
+                assert not lacking, f"seed {seed}, step {step}: applied whole, yet {lacking} lacking"
+            elif shape.ends:
+                assert lacking, f"seed {seed}, step {step}: left pending, nothing found lacking"
+            if lacking:
+                lacked += 1
+                assert i == 0, f"seed {seed}: an update made on the server's copy lacked {lacking}"
+                continue
+            if i == 0 and rng.random() < 0.05:
+                refused += 1  # the server refuses it, as it does a viewer's
+                continue
+            whole += 1
+            server.apply_update(update)
+            writers[1 - i].apply_update(update)  # the other client gets what the server applied
+    assert refused and lacked and whole, (seed, refused, lacked, whole)
+
+
+def test_a_deletion_of_an_item_the_document_lacks_is_found() -> None:
+    origin: Doc = Doc()
+    text = origin.get("t", type=Text)
+    text.insert(0, "hello")
+    server: Doc = Doc()  # never got "hello"
+    updates = recorded(origin)
+    del text[1:3]
+    shape = check_update(updates[0])
+    assert shape.ends == {}  # no structs: only a delete set
+    assert missing(shape.needs, _state(server)) == {origin.client_id: 3}
+    assert missing(shape.needs, _state(_copy(origin))) == {}

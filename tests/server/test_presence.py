@@ -75,6 +75,7 @@ class _Recorder:
     """A connection held by the test itself, so that messages reach the room in one pass."""
 
     can_write = True
+    role_name = "editor"
 
     def __init__(self, name: str) -> None:
         self.username = name
