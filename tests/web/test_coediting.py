@@ -694,7 +694,7 @@ async def test_typing_structure_changes_and_role_flips_at_random(
             await server.share(notebook_id, name, role[name])
 
     try:
-        async with asyncio.timeout(150):
+        async with asyncio.timeout(90):
             await asyncio.gather(
                 *(type_tokens(name, page) for name, page in typists.items()),
                 change_structure(),
