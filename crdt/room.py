@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jupyter_ydoc import YNotebook
@@ -99,7 +99,7 @@ class Room:
         # A client left with structs perhaps pending: any update may let them in.
         self._unsettled = False
         self.holders: set[object] = set()
-        self.close_callbacks: list[Callable[[Room], None]] = []
+        self._close_callbacks: list[Callable[[Room], Awaitable[None]]] = []
         self.closing = False
         self.last_active = time.monotonic()
         self.disk_lock = asyncio.Lock()
@@ -130,6 +130,16 @@ class Room:
         presence = self.awareness.full_message()
         if presence is not None:
             conn.send(presence)
+
+    def set_path(self, path: str) -> None:
+        """Write the notebook's path (relative to the notebooks' root) into the document.
+
+        It goes into the YNotebook state map's ``path`` key, where JupyterLab's
+        models read it, as a server change: stored, then broadcast like any
+        other. Nothing is written if the document already holds ``path``.
+        """
+        if self.notebook.path != path:
+            self.notebook.path = path
 
     def hold(self, holder: object) -> None:
         """Keep the room loaded for a server-side writer, with or without clients."""
@@ -486,13 +496,27 @@ class Room:
             self._caught_up.clear()
             self._diverged.clear()
             self._awaited.clear()
-            for callback in self.close_callbacks:
+            for callback in list(self._close_callbacks):
                 try:
-                    callback(self)
+                    await callback(self)
                 except Exception:
                     log.exception("room %s: a close callback failed", self.room_id)
             self.holders.clear()
             self._closed.set()
+
+    def on_close(self, callback: Callable[[Room], Awaitable[None]]) -> Callable[[], None]:
+        """Call ``await callback(room)`` when the room closes, after its clients are gone.
+
+        Callbacks run in the order registered; one that fails is logged and the
+        others still run. Returns a function that unregisters ``callback``.
+        """
+        self._close_callbacks.append(callback)
+
+        def unregister() -> None:
+            if callback in self._close_callbacks:
+                self._close_callbacks.remove(callback)
+
+        return unregister
 
     async def wait_closed(self) -> None:
         await self._closed.wait()

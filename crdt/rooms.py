@@ -40,6 +40,8 @@ class RoomManager:
         settings: per-room settings.
         idle_timeout: seconds a room with no client stays loaded.
         poll_interval: seconds between checks for idle rooms and files changed on disk.
+        root: the notebooks' root folder; if given, a room writes its notebook's
+            path relative to it into its document when it opens (``Room.set_path``).
     """
 
     def __init__(
@@ -50,7 +52,9 @@ class RoomManager:
         settings: RoomSettings,
         idle_timeout: float = 60.0,
         poll_interval: float = 1.0,
+        root: Path | None = None,
     ) -> None:
+        self.root = root
         self.store = store
         self.worker = worker
         self.locate = locate
@@ -168,6 +172,11 @@ class RoomManager:
         return room
 
     def _opened(self, room: Room) -> None:
+        if self.root is not None:
+            try:
+                room.set_path(room.path.relative_to(self.root).as_posix())
+            except ValueError:
+                log.warning("room %s: %s is outside %s", room.room_id, room.path, self.root)
         for callback in self.opened_callbacks:
             try:
                 callback(room)
@@ -260,6 +269,8 @@ class RoomManager:
         if room is not None:
             room.path = new_path
             room.disk_signature = notebook_io.stat_signature(new_path)
+            if self.root is not None and new_path.is_relative_to(self.root):
+                room.set_path(new_path.relative_to(self.root).as_posix())
 
     async def notebook_deleted(self, room_id: str) -> None:
         """Disconnect everyone from a deleted notebook and forget its stored document."""

@@ -228,7 +228,7 @@ class NotebookKernels:
             raise
         session = _Session(room, kernel, executor)
         self._sessions[notebook_id] = session
-        room.close_callbacks.append(lambda r: self._spawn(self._room_closed(r)))
+        room.on_close(self._room_closed)
         log.info("notebook %s: kernel %s started for %s", notebook_id, managed.id, owner.name)
         return session
 

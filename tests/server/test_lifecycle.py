@@ -6,6 +6,7 @@ import time
 
 from sqlalchemy import select
 
+from crdt.room import Room
 from crdt.store import updates
 from tests.conftest import ServerFactory, wait_until
 from tests.yclient import YClient
@@ -70,7 +71,11 @@ async def test_a_held_room_stays_loaded_without_clients_and_server_writes_reach_
     async with YClient(server.ws_url(notebook_id), server.token("bob")) as bob:
         assert bob.sources() == ["out4 out3 out2 out1 out0 "]
     closed: list[str] = []
-    room.close_callbacks.append(lambda r: closed.append(r.room_id))
+
+    async def record(r: Room) -> None:
+        closed.append(r.room_id)
+
+    room.on_close(record)
     room.release(holder)
     await wait_until(lambda: rooms.get(notebook_id) is None)
     assert closed == [notebook_id]
