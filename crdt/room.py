@@ -94,6 +94,7 @@ class Room:
         self._early: dict[Connection, list[tuple[bytes, UpdateShape]]] = {}
         # Connections that made changes the server refused (while read-only).
         self._refused: set[Connection] = set()
+        self._known: dict[int, int] | None = None  # see _state()
         self.holders: set[object] = set()
         self._on_close: Hooks[Room] = Hooks("room close")
         self.closing = False
@@ -211,7 +212,7 @@ class Room:
                 self._early[conn] = [*early, (message.payload, shape)]
                 return
             raise StaleClient(f"{STALE} ({problem})")
-        self._apply(conn, message.payload)
+        self._apply(conn, message.payload, shape)
         if conn in self._early:
             self._apply_early(conn, final=message.step == protocol.SyncStep.STEP2)
         if message.step == protocol.SyncStep.STEP2:
@@ -226,7 +227,7 @@ class Room:
             for payload, shape in list(held):
                 if shape.missing(self._state()) is None:
                     held.remove((payload, shape))
-                    self._apply(conn, payload)
+                    self._apply(conn, payload, shape)
                     progress = True
         if held and final:
             raise StaleClient(f"{STALE} ({held[0][1].missing(self._state())})")
@@ -234,17 +235,28 @@ class Room:
             self._early[conn] = held
 
     def _state(self) -> dict[int, int]:
-        return protocol.decode_state_vector(self.doc.get_state())
+        """The document's state vector, decoded once and moved on by each client update
+        (decoding it for every keystroke costs ~0.4 ms with a few hundred client ids)."""
+        if self._known is None:
+            self._known = protocol.decode_state_vector(self.doc.get_state())
+        return self._known
 
-    def _apply(self, conn: Connection, update: bytes) -> None:
+    def _apply(self, conn: Connection, update: bytes, shape: UpdateShape) -> None:
+        """Apply a client's update that needs nothing the document lacks."""
         self._sender = conn
         try:
             self.doc.apply_update(update)
+            if self._known is not None:
+                for client, _, end in shape.adds:  # all of it was integrated
+                    if end > self._known.get(client, 0):
+                        self._known[client] = end
         except (ValueError, RuntimeError) as e:
+            self._known = None
             # pycrdt may refuse an update after integrating part of it; that part
             # is a valid change by a client allowed to write, and everyone gets it.
             raise ProtocolError(f"invalid update: {str(e)[:200]}") from e
         except BaseException as e:
+            self._known = None
             if type(e).__name__ == "PanicException":  # pycrdt's wrapper of a Rust panic
                 raise ProtocolError(f"invalid update: {e}") from None
             raise
@@ -272,6 +284,8 @@ class Room:
     def _on_transaction(self, event: TransactionEvent) -> None:
         update: bytes = event.update
         sender = self._sender
+        if sender is None:
+            self._known = None  # a server change: decode the state vector again
         message = protocol.sync_update(update)
         stored = self.store.append(self.room_id, update, sender.username if sender else None)
         stored.add_done_callback(lambda f: self._send_if_durable(f, None, message, sender, update=True))

@@ -42,7 +42,8 @@
  *   stats {client}        -> {stats}; stats {clients: [names] | "all"} -> {stats: {name: stats}}
  *       stats = {clientID, status, synced, syncEvents, messages: {sync, awareness,
  *       auth, queryAwareness, unknown}, awarenessEntries, awarenessSent, echoes,
- *       ownIdForeignClock, remote: {clientID: {distinct, duplicates}}, closes: [{code, reason}]}
+ *       ownIdForeignClock, remote: {clientID: {distinct, duplicates}}, closes: [{code, reason}],
+ *       permissionDenied, roles: [role announced by the server, in order]}
  *       echoes = incoming awareness entries for this client's own clientID with a
  *       clock this client sent itself; ownIdForeignClock = own clientID, clock it
  *       never sent; remote counts distinct (clientID, clock) pairs and repeats.
@@ -98,15 +99,19 @@ const awarenessEntries = (update) => {
 }
 
 /**
- * Split a y-websocket frame into its message type and, for awareness, its entries.
+ * Split a y-websocket frame into its message type and, for awareness, its entries;
+ * for auth, its subtype (0 permission denied, 1 collab-server's role) and text.
  * @param {Uint8Array} frame
- * @return {{ type: string, entries: Array<{ clientID: number, clock: number }> }}
+ * @return {{ type: string, entries: Array<{ clientID: number, clock: number }>, auth: { subtype: number, text: string } | null }}
  */
 const decodeFrame = (frame) => {
   const decoder = decoding.createDecoder(frame)
   const type = MESSAGE_TYPES[decoding.readVarUint(decoder)] ?? 'unknown'
   const entries = type === 'awareness' ? awarenessEntries(decoding.readVarUint8Array(decoder)) : []
-  return { type, entries }
+  const auth = type === 'auth'
+    ? { subtype: decoding.readVarUint(decoder), text: decoding.readVarString(decoder) }
+    : null
+  return { type, entries, auth }
 }
 
 const freshStats = () => ({
@@ -120,7 +125,10 @@ const freshStats = () => ({
   /** @type {Map<number, { clocks: Set<number>, duplicates: number }>} */
   remote: new Map(),
   /** @type {Array<CloseInfo>} */
-  closes: []
+  closes: [],
+  permissionDenied: 0,
+  /** @type {string[]} every role the server announced (auth subtype 1), in order */
+  roles: []
 })
 
 /** One named client: a YNotebook doc, its provider, and what it has seen on the wire. */
@@ -214,6 +222,8 @@ class Client {
       return
     }
     this.stats.messages[decoded.type]++
+    if (decoded.auth?.subtype === 0) this.stats.permissionDenied++
+    if (decoded.auth?.subtype === 1) this.stats.roles.push(JSON.parse(decoded.auth.text).role)
     for (const { clientID, clock } of decoded.entries) {
       this.stats.awarenessEntries++
       if (clientID === this.doc.clientID) {
@@ -300,7 +310,9 @@ class Client {
       echoes: s.echoes,
       ownIdForeignClock: s.ownIdForeignClock,
       remote,
-      closes: s.closes
+      closes: s.closes,
+      permissionDenied: s.permissionDenied,
+      roles: s.roles
     }
   }
 

@@ -1,3 +1,4 @@
+// @ts-check
 // One cell on the page: its prompt, its source (a light static copy until the
 // cell comes near the viewport, then a CodeMirror editor), markdown rendered when
 // not editing, its run state, stale mark, outputs and input() box.
@@ -7,7 +8,7 @@
 // new view). It never writes to the document itself: edits go through the editor
 // (y-codemirror.next) or ./model.js.
 import * as Y from "yjs";
-import { createEditor } from "./editor.js";
+import { createEditor, setEditorReadOnly } from "./editor.js";
 import { renderMarkdown } from "./markdown.js";
 import { OutputArea } from "./outputs.js";
 import { h } from "../lib/dom.js";
@@ -107,6 +108,17 @@ export class CellView {
     return this.ytext.toString();
   }
 
+  /** @returns {"code" | "markdown" | "raw"} */
+  get language() {
+    return this.type === "markdown" ? "markdown" : this.type === "raw" ? "raw" : "code";
+  }
+
+  /** The person's role changed: make the editor (and markdown placeholder) follow `ctx.readOnly`. */
+  applyReadOnly() {
+    if (this.editor) setEditorReadOnly(this.editor, this.language, this.ctx.readOnly);
+    if (this.type === "markdown" && !this.editingMarkdown && this.markdownRendered) this.renderMarkdownNow();
+  }
+
   // ---- source: static copy, editor, rendered markdown ---------------------------
 
   showSource() {
@@ -115,7 +127,7 @@ export class CellView {
       this.markdownRendered = false;
       this.source.replaceChildren(/** @type {HTMLElement} */ (this.markdown));
       if (this.visible) this.renderMarkdownNow();
-      else this.markdown.textContent = this.text;
+      else /** @type {HTMLElement} */ (this.markdown).textContent = this.text;
       return;
     }
     if (this.editor) {
@@ -168,7 +180,7 @@ export class CellView {
       ytext: this.ytext,
       awareness: this.ctx.awareness,
       undoManager: this.undoManager,
-      language: this.type === "markdown" ? "markdown" : this.type === "raw" ? "raw" : "code",
+      language: this.language,
       readOnly: this.ctx.readOnly,
       keys,
       selection,
@@ -201,6 +213,21 @@ export class CellView {
       const pos = where === "start" ? 0 : editor.state.doc.length;
       editor.dispatch({ selection: { anchor: pos }, scrollIntoView: true });
     }
+    return true;
+  }
+
+  /** Put the caret back where it was (`selection` in this cell's text), keyboard here. */
+  /** @param {{anchor: number, head: number}} selection */
+  focusAt(selection) {
+    if (this.type === "markdown") this.editMarkdown(true);
+    const editor = this.mountEditor();
+    if (!editor) return false;
+    const length = editor.state.doc.length;
+    editor.focus();
+    editor.dispatch({
+      selection: { anchor: Math.min(selection.anchor, length), head: Math.min(selection.head, length) },
+      scrollIntoView: true,
+    });
     return true;
   }
 

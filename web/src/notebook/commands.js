@@ -1,13 +1,15 @@
+// @ts-check
 // What people do to the notebook: run cells, change the kernel, add, delete,
 // move, retype, copy and paste cells, from the toolbar and from the keyboard
 // (Jupyter's command mode and the editor's run keys).
 //
-// Exports: class Commands ({doc, view, api, notebookId, readOnly, toast}).
-//   run(ids), runActive({advance, insert}), runAll(), interrupt(), restart(),
-//   insert("above" | "below", type?), deleteActive(), move(-1 | 1),
+// Exports: class Commands ({doc, view, api, notebookId, readOnly, toast, announce}).
+//   run(ids), runActive({advance, insert}), runAll(), interrupt(), restart() (asks first),
+//   insert("above" | "below", type?, fromId?, edit?), deleteActive(), undoDelete(), move(-1 | 1),
 //   changeType(type), copy(), cut(), paste("above" | "below"),
 //   editorKeys(cellView) (for ./editor.js), commandKey(event) (true if handled).
 import * as model from "./model.js";
+import { confirmDialog } from "./confirm.js";
 
 /** @typedef {import("./cell.js").CellView} CellView */
 
@@ -15,7 +17,8 @@ export class Commands {
   /**
    * @param {{doc: import("yjs").Doc, view: import("./view.js").NotebookView,
    *   api: typeof import("../lib/api.js").api, notebookId: string, readOnly: boolean,
-   *   toast: (text: string, kind?: string) => void}} options
+   *   toast: (text: string, kind?: string) => void,
+   *   announce: (action: {kind: string, ids: string[], at: number}) => void}} options
    */
   constructor(options) {
     this.doc = options.doc;
@@ -24,6 +27,9 @@ export class Commands {
     this.base = `/api/notebooks/${options.notebookId}`;
     this.readOnly = options.readOnly;
     this.toast = options.toast;
+    this.announce = options.announce;
+    /** Our own deleted cells, newest last, for Z. @type {Array<{snapshot: any, index: number}>} */
+    this.deleted = [];
     /** Structure edits wait for the first sync: a copy that wrote before holding the
      * server's document could not be merged (the server would answer 4409). */
     this.synced = false;
@@ -41,6 +47,7 @@ export class Commands {
   /** @param {string[]} ids */
   async run(ids) {
     if (this.readOnly) return;
+    /** @type {string[]} */
     const code = [];
     for (const id of ids) {
       const cell = this.view.byId(id);
@@ -68,7 +75,7 @@ export class Commands {
     this.run([view.id]);
     if (this.readOnly) return;
     if (insert) {
-      this.insert("below");
+      this.insert("below", "code", undefined, true);
       return;
     }
     if (!advance) {
@@ -78,7 +85,7 @@ export class Commands {
     const index = this.view.indexOf(view.id);
     const next = this.view.views[index + 1];
     if (next) this.view.select(next.id, { scroll: true });
-    else this.insert("below", "code", view.id);
+    else this.insert("below", "code", view.id, true);
   }
 
   runAll() {
@@ -89,8 +96,15 @@ export class Commands {
     await this.kernelAction("interrupt");
   }
 
+  /** Restarting stops everyone's running code and forgets every variable: ask first. */
   async restart() {
-    await this.kernelAction("restart");
+    if (this.readOnly) return;
+    const sure = await confirmDialog({
+      title: "Restart the kernel?",
+      text: "This restarts the kernel for everyone in this notebook: running code stops and all variables are lost.",
+      ok: "Restart",
+    });
+    if (sure) await this.kernelAction("restart");
   }
 
   /** @param {string} action */
@@ -108,21 +122,41 @@ export class Commands {
   /**
    * @param {"above" | "below"} where @param {model.CellType} [type]
    * @param {string} [fromId] the cell to insert next to (default: the active one)
+   * @param {boolean} [edit] put the caret in it (else command mode, as A and B do in Jupyter)
    */
-  insert(where, type = "code", fromId) {
+  insert(where, type = "code", fromId, edit = false) {
     if (this.readOnly || !this.synced) return null;
     const anchor = fromId ?? this.view.activeId;
     const index = anchor ? model.indexOfCell(this.doc, anchor) : -1;
     const at = index < 0 ? (where === "above" ? 0 : model.cellsOf(this.doc).length) : where === "above" ? index : index + 1;
     const id = model.insertCell(this.doc, at, type);
-    this.view.select(id, { edit: true, scroll: true });
+    this.view.select(id, { edit, scroll: true });
     return id;
   }
 
   deleteActive() {
     const id = this.view.activeId;
     if (this.readOnly || !this.synced || !id) return;
+    const snapshot = model.cellSnapshot(this.doc, id);
+    if (!snapshot) return;
+    this.deleted.push({ snapshot, index: model.indexOfCell(this.doc, id) });
+    if (this.deleted.length > 50) this.deleted.shift();
+    // Who deleted it, for the pages of people typing in it (./ghost.js).
+    this.announce({ kind: "delete", ids: [id], at: Date.now() });
     model.deleteCells(this.doc, [id]);
+  }
+
+  /** Z: put back the last cell we deleted, with its id, where it was. */
+  undoDelete() {
+    if (this.readOnly || !this.synced) return;
+    while (this.deleted.length) {
+      const { snapshot, index } = /** @type {{snapshot: any, index: number}} */ (this.deleted.pop());
+      const id = model.restoreCell(this.doc, index, snapshot);
+      if (id) {
+        this.view.select(id, { scroll: true });
+        return;
+      }
+    }
   }
 
   /** @param {-1 | 1} delta */
@@ -256,6 +290,7 @@ export class Commands {
       case "r": return this.changeType("raw"), true;
       case "x": return this.cut(), true;
       case "v": return this.paste("below"), true;
+      case "z": return this.undoDelete(), true;
       case "V": return this.paste("above"), true;
     }
     return false;

@@ -1,3 +1,4 @@
+// @ts-check
 // The notebook's live connection: y-websocket to `ws(s)://<host>/api/rooms/<id>`
 // (same origin; the session cookie authenticates), and what the page tells people
 // about it. The indicator reads `connecting`, `connected` (synced), `reconnecting`,
@@ -13,11 +14,21 @@
 // A refused upgrade (HTTP 401/403/404) reaches the browser as a bare 1006, so
 // after a few failed attempts we ask the REST API why.
 //
-// Exports: connect({doc, notebookId, indicator, messageBox, onSynced, onPermissionDenied})
-//   -> {provider, awareness}.
+// Auth messages (type 2) are handled here, by subtype: 0 permission denied (a
+// change of ours was refused; the reason follows), 1 our role, as JSON
+// `{"role": "viewer" | "editor" | "owner"}`, sent at join and on every change.
+// A refused change and 4409 both mean our copy holds text the server does not
+// have: `onResync(reason)` is called (once) instead of showing a close message.
+//
+// Exports: connect({doc, notebookId, indicator, messageBox, onSynced, onRole, onResync,
+//   onStatus?}) -> {provider, awareness}.
 import { WebsocketProvider, messageAuth } from "y-websocket";
-import * as authProtocol from "y-protocols/auth";
+import * as decoding from "lib0/decoding";
 import { h } from "../lib/dom.js";
+
+const AUTH_PERMISSION_DENIED = 0;
+const AUTH_ROLE = 1;
+const ROLES = ["viewer", "editor", "owner"];
 
 /** @type {Record<number, {text: string, reload: boolean}>} */
 const CLOSED = {
@@ -29,7 +40,9 @@ const CLOSED = {
 
 /**
  * @param {{doc: import("yjs").Doc, notebookId: string, indicator: HTMLElement,
- *   messageBox: HTMLElement, onSynced: () => void, onPermissionDenied: (reason: string) => void,
+ *   messageBox: HTMLElement, onSynced: () => void,
+ *   onRole: (role: "viewer" | "editor" | "owner") => void,
+ *   onResync: (reason: string) => void,
  *   onStatus?: (state: string) => void}} options
  */
 export function connect(options) {
@@ -61,15 +74,42 @@ export function connect(options) {
   /** @param {number} code */
   const stop = (code) => {
     closedFor = code;
+    if (code === 4409) {
+      provider.disconnect();
+      show("reload needed", String(code));
+      options.onResync("your copy of the notebook could not be merged with the server's");
+      return;
+    }
     const what = CLOSED[code] || { text: `The connection was closed (${code}).`, reload: true };
     provider.disconnect();
     show(code === 4409 ? "reload needed" : "offline", String(code));
     explain(what.text, what.reload, code === 4401 ? `/login?next=${encodeURIComponent(location.pathname + location.search)}` : undefined);
   };
 
-  // A viewer's edit refused by the server (y-protocols permission-denied): say so.
-  provider.messageHandlers[messageAuth] = (_encoder, decoder, prov) => {
-    authProtocol.readAuthMessage(decoder, prov.doc, (_doc, reason) => options.onPermissionDenied(reason));
+  /** @type {Record<number, (decoder: decoding.Decoder) => void>} */
+  const auth = {
+    [AUTH_PERMISSION_DENIED](decoder) {
+      const reason = decoding.readVarString(decoder);
+      if (closedFor) return;
+      closedFor = 403;
+      provider.disconnect();
+      show("reload needed", "refused");
+      options.onResync(reason);
+    },
+    [AUTH_ROLE](decoder) {
+      let role = null;
+      try {
+        role = JSON.parse(decoding.readVarString(decoder)).role;
+      } catch {
+        role = null;
+      }
+      if (ROLES.includes(role)) options.onRole(role);
+      else console.warn("collab-server: unknown role message", role);
+    },
+  };
+  provider.messageHandlers[messageAuth] = (_encoder, decoder) => {
+    const handle = auth[decoding.readVarUint(decoder)];
+    if (handle) handle(decoder);
   };
 
   provider.on("status", ({ status }) => {

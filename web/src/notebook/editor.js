@@ -1,3 +1,4 @@
+// @ts-check
 // The CodeMirror 6 editor of one cell, bound to the cell's shared Y.Text with
 // y-codemirror.next (other people's cursors and selections in their server-given
 // name and colour, read from awareness `user`), Python or Markdown highlighting,
@@ -6,11 +7,12 @@
 // Exports:
 //   createEditor({ytext, awareness, undoManager, language, readOnly, keys, onLocalChange,
 //     onFocus, selection?})  an EditorView (its `dom` is the `.cm-editor`).
+//   setEditorReadOnly(editor, language, readOnly)  switch an editor in place (a role change).
 //   Keys (`keys`, each returns true when it handled the key):
 //     runAndAdvance (Shift+Enter), runInPlace (Ctrl/Cmd+Enter), runAndInsert (Alt+Enter),
 //     commandMode (Esc), leaveUp / leaveDown (arrow keys on the first / last line),
 //     save (Ctrl/Cmd+S).
-import { EditorState, Prec } from "@codemirror/state";
+import { Compartment, EditorState, Prec } from "@codemirror/state";
 import {
   EditorView, keymap, drawSelection, dropCursor, highlightSpecialChars, placeholder,
 } from "@codemirror/view";
@@ -31,6 +33,23 @@ const theme = EditorView.theme({
   ".cm-content": { padding: "6px 0", caretColor: "var(--fg)" },
   ".cm-line": { padding: "0 8px" },
 });
+
+// Read-only or editable, switched in place when the person's role changes.
+const access = new Compartment();
+
+/** @param {"code" | "markdown" | "raw"} language @param {boolean} readOnly */
+const accessExtensions = (language, readOnly) => [
+  readOnly ? [] : placeholder(language === "markdown" ? "Markdown and LaTeX: $\\alpha^2$" : ""),
+  EditorState.readOnly.of(readOnly),
+  EditorView.editable.of(!readOnly),
+];
+
+/**
+ * @param {EditorView} editor @param {"code" | "markdown" | "raw"} language @param {boolean} readOnly
+ */
+export function setEditorReadOnly(editor, language, readOnly) {
+  editor.dispatch({ effects: access.reconfigure(accessExtensions(language, readOnly)) });
+}
 
 const languages = {
   code: () => python(),
@@ -99,10 +118,8 @@ export function createEditor(options) {
       syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
       languages[options.language](),
       options.language === "markdown" ? EditorView.lineWrapping : [],
-      options.readOnly ? [] : placeholder(options.language === "markdown" ? "Markdown and LaTeX: $\\alpha^2$" : ""),
+      access.of(accessExtensions(options.language, options.readOnly)),
       keymap.of([...yUndoManagerKeymap, indentWithTab, ...defaultKeymap]),
-      EditorState.readOnly.of(options.readOnly),
-      EditorView.editable.of(!options.readOnly),
       yCollab(options.ytext, options.awareness, { undoManager: options.undoManager }),
       EditorView.updateListener.of((update) => {
         if (update.focusChanged && update.view.hasFocus) options.onFocus();

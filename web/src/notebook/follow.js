@@ -1,3 +1,4 @@
+// @ts-check
 // Follow mode: keep our viewport on someone else's (their `scroll`, else their
 // `cell`), with a banner saying whom we follow. Any action of our own (a key, the
 // wheel, a click or touch outside the banner) leaves it. `?follow=<username>` in
@@ -82,6 +83,8 @@ export class Follow {
       return;
     }
     this.seen = true;
+    // Our presence says we are where they are (the roster shows us on their cell).
+    if (person.cell && this.options.view.byId(person.cell)) this.options.view.setActive(person.cell);
     const where = person.scroll ? `${person.scroll.cell}:${person.scroll.offset}` : `cell:${person.cell}`;
     const view = this.options.view;
     const cellIndex = person.cell ? view.indexOf(person.cell) : -1;

@@ -1,3 +1,4 @@
+// @ts-check
 // The shared notebook document (jupyter-ydoc's YNotebook schema) and the edits
 // the page makes to it. Cells are found by id at the time of each edit, inside
 // the transaction, never through a reference kept from earlier: another person
@@ -14,6 +15,10 @@
 //   changeCellType(doc, id, type)   keeps id, source and metadata
 //   cellSnapshot(doc, id)           a plain nbformat-ish copy (for copy/paste)
 //   insertSnapshot(doc, index, snapshot)  pastes a copy under a new id
+//   restoreCell(doc, index, snapshot)     puts a deleted cell back under its own id
+//   deletedCellSnapshot(ycell, transaction)  a copy of a cell the transaction deleted
+//   deletedText(ytext, transaction)       the text a just-deleted Y.Text held, and
+//                                          which client typed each character
 import * as Y from "yjs";
 
 /** @typedef {"code" | "markdown" | "raw"} CellType */
@@ -165,4 +170,86 @@ export function insertSnapshot(doc, index, snapshot) {
     cells.insert(Math.max(0, Math.min(index, cells.length)), [makeCell({ ...snapshot, id })]);
   });
   return id;
+}
+
+/** Put a deleted cell back with its own id; null if a cell with that id is there. */
+/** @param {Y.Doc} doc @param {number} index @param {any} snapshot @returns {string | null} */
+export function restoreCell(doc, index, snapshot) {
+  let restored = null;
+  doc.transact(() => {
+    if (indexOfCell(doc, snapshot.id) >= 0) return;
+    const cells = cellsOf(doc);
+    cells.insert(Math.max(0, Math.min(index, cells.length)), [makeCell(snapshot)]);
+    restored = snapshot.id;
+  });
+  return restored;
+}
+
+// ---- what a deleting transaction removed ------------------------------------------
+//
+// Inside the observer of the transaction that deleted a cell, its Y.Map and
+// Y.Text read as empty, but their items still hold their content (Yjs garbage-
+// collects deleted content only after the observers ran). Items alive before
+// the transaction are those not deleted, or deleted by this very transaction.
+
+/** @param {any} item @param {Y.Transaction} transaction */
+const wasAlive = (item, transaction) => !item.deleted || Y.isDeleted(transaction.deleteSet, item.id);
+
+/** @param {any} type @param {Y.Transaction} transaction @returns {any} */
+function rawValue(type, transaction) {
+  if (type instanceof Y.Text) return deletedText(type, transaction).text;
+  if (type instanceof Y.Map) {
+    /** @type {Record<string, any>} */
+    const out = {};
+    /** @type {Map<string, any>} */ (/** @type {any} */ (type)._map).forEach((item, key) => {
+      if (!wasAlive(item, transaction)) return;
+      const values = item.content.getContent();
+      if (values.length) out[key] = rawItemValue(values[values.length - 1], transaction);
+    });
+    return out;
+  }
+  if (type instanceof Y.Array) {
+    const out = [];
+    for (let item = /** @type {any} */ (type)._start; item; item = item.right) {
+      if (!wasAlive(item, transaction)) continue;
+      for (const value of item.content.getContent()) out.push(rawItemValue(value, transaction));
+    }
+    return out;
+  }
+  return null;
+}
+
+/** @param {any} value @param {Y.Transaction} transaction */
+const rawItemValue = (value, transaction) =>
+  value instanceof Y.AbstractType ? rawValue(value, transaction) : value;
+
+/**
+ * @param {Y.Text} ytext @param {Y.Transaction} transaction
+ * @returns {{text: string, clients: number[]}} clients[i]: who typed text[i]
+ */
+export function deletedText(ytext, transaction) {
+  let text = "";
+  /** @type {number[]} */
+  const clients = [];
+  for (let item = /** @type {any} */ (ytext)._start; item; item = item.right) {
+    if (!(item.content instanceof Y.ContentString) || !wasAlive(item, transaction)) continue;
+    const str = /** @type {string} */ (item.content.str);
+    text += str;
+    for (let i = 0; i < str.length; i++) clients.push(item.id.client);
+  }
+  return { text, clients };
+}
+
+/** @param {Y.Map<any>} ycell @param {Y.Transaction} transaction */
+export function deletedCellSnapshot(ycell, transaction) {
+  const json = rawValue(ycell, transaction) || {};
+  return {
+    id: String(json.id ?? ""),
+    cell_type: /** @type {CellType} */ (json.cell_type || "code"),
+    source: String(json.source ?? ""),
+    metadata: json.metadata || {},
+    outputs: Array.isArray(json.outputs) ? json.outputs : [],
+    execution_count: json.execution_count ?? null,
+    attachments: json.attachments,
+  };
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // Who is here and what they are doing, from Yjs awareness.
 //
 // Our own state carries `cell` (the active cell id), `activity` ("typing" while
@@ -7,6 +8,11 @@
 // the server stamps every state with the identity it authenticated
 // ({username, name, initials, color, role}) and does not echo ours back, so our
 // own entry is built from the page's boot identity.
+//
+// `cursor` is y-codemirror.next's (our caret in the cell we type in); it never
+// clears it, so when we leave edit mode we set it to null ourselves: others stop
+// drawing our caret in a cell we left. `action` ({kind: "delete", ids, at}) is set
+// just before we delete cells, so that others' pages can say who did it.
 //
 // Exports: class Presence; `people()` is a Map username -> Person (several
 // tabs of one person are merged: the most recently updated one says where they
@@ -53,8 +59,18 @@ export class Presence {
         this.set("scroll", this.view.topCell());
       }, 120);
     }, { passive: true });
+    this.view.container.addEventListener("focusout", () => queueMicrotask(() => {
+      if (this.view.mode !== "edit") this.set("cursor", null);
+    }));
     this.set("cell", this.view.activeId);
     this.set("activity", "");
+  }
+
+  /** Our role changed (the server's role message). */
+  /** @param {string} role */
+  setRole(role) {
+    this.role = role;
+    this.changed();
   }
 
   /** @param {string} key @param {unknown} value */

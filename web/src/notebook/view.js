@@ -1,3 +1,4 @@
+// @ts-check
 // The list of cells on the page, in the document's order, kept in step with the
 // `cells` Y.Array (inserts, deletes, and moves = delete + insert of a new Y.Map
 // with the same id). Owns the selection (the active cell), command/edit mode,
@@ -7,7 +8,8 @@
 //
 // Exports: class NotebookView.
 import { CellView } from "./cell.js";
-import { cellsOf } from "./model.js";
+import { Ghost } from "./ghost.js";
+import * as model from "./model.js";
 
 const MOUNT_MARGIN = "900px 0px";
 const UNMOUNT_MARGIN = "3000px 0px";
@@ -32,7 +34,11 @@ export class NotebookView {
     this.container = options.container;
     this.scroller = options.scroller;
     this.readOnly = options.readOnly;
-    this.cells = cellsOf(this.doc);
+    this.cells = model.cellsOf(this.doc);
+    /** @type {Ghost | null} */
+    this.ghost = null;
+    // Holds a deleted cell's place while a change is applied.
+    this.placeholder = document.createElement("div");
     /** @type {CellView[]} */
     this.views = [];
     /** @type {string | null} */
@@ -73,10 +79,15 @@ export class NotebookView {
       }
     }, { root: this.scroller, rootMargin: UNMOUNT_MARGIN });
 
-    this.cells.observe((event) => this.applyDelta(event.changes.delta));
-    this.container.addEventListener("focusin", () => this.updateMode());
+    this.cells.observe((event) => this.applyDelta(/** @type {any} */ (event.changes.delta), event.transaction));
+    this.container.addEventListener("focusin", (event) => {
+      // Going on to another cell leaves the ghost of a deleted one behind.
+      const ghost = this.ghost;
+      if (ghost && !ghost.el.contains(/** @type {Node} */ (event.target))) this.dropGhost(ghost, false);
+      this.updateMode();
+    });
     this.container.addEventListener("focusout", () => queueMicrotask(() => this.updateMode()));
-    this.applyDelta([{ insert: this.cells.toArray() }]);
+    this.applyDelta([{ insert: this.cells.toArray() }], null);
   }
 
   /**
@@ -89,16 +100,42 @@ export class NotebookView {
 
   // ---- following the document -------------------------------------------------------
 
-  /** @param {Array<{insert?: any[], delete?: number, retain?: number}>} delta */
-  applyDelta(delta) {
+  /**
+   * Follow a change of the `cells` array. A cell deleted and inserted again in one
+   * transaction (a move, or a change of type) keeps the keyboard and the caret.
+   * Someone else deleting the cell we are typing in leaves a ghost there (./ghost.js).
+   * @param {Array<{insert?: any[], delete?: number, retain?: number}>} delta
+   * @param {import("yjs").Transaction | null} transaction
+   */
+  applyDelta(delta, transaction) {
     const activeIndex = this.activeId ? this.indexOf(this.activeId) : -1;
     const hadFocus = this.container.contains(document.activeElement);
     const editing = this.mode === "edit";
+    const local = !transaction || transaction.local;
+    /** @type {{view: import("./cell.js").CellView, index: number, before: Element | null,
+     *   selection: {anchor: number, head: number} | null, typed: {text: string, clients: number[]} | null,
+     *   snapshot: any} | null} */
+    let left = null;
     let index = 0;
     for (const change of delta) {
       if (change.retain) index += change.retain;
       else if (change.delete) {
-        for (const view of this.views.splice(index, change.delete)) this.destroyView(view);
+        const removed = this.views.splice(index, change.delete);
+        for (const view of removed) {
+          if (view.id === this.activeId && transaction) {
+            const sel = view.editor && editing ? view.editor.state.selection.main : null;
+            left = {
+              view, index,
+              before: view.el.nextElementSibling,
+              selection: sel ? { anchor: sel.anchor, head: sel.head } : null,
+              typed: editing && !local ? model.deletedText(view.ytext, transaction) : null,
+              snapshot: editing && !local ? model.deletedCellSnapshot(view.ycell, transaction) : null,
+            };
+            // Keep the element in place until we know whether the cell comes back.
+            view.el.replaceWith(this.placeholder);
+          }
+          this.destroyView(view);
+        }
       } else if (change.insert) {
         const created = change.insert.map((ycell) => this.createView(ycell));
         const before = this.views[index]?.el ?? null;
@@ -114,27 +151,144 @@ export class NotebookView {
         }
       }
     }
+    const placeholderAt = this.placeholder.nextElementSibling;
+    this.placeholder.remove();
     if (this.activeId !== null) {
       const view = this.byId(this.activeId);
       if (view) {
         view.setActive(true);
+        if (left && left.view !== view) this.rebind(left, view, local, hadFocus);
         // Our own cell was moved (or retyped): keep the keyboard where it was.
-        if (hadFocus && !this.container.contains(document.activeElement)) {
+        else if (hadFocus && !this.container.contains(document.activeElement)) {
           if (editing) view.focusEditor();
           else view.el.focus({ preventScroll: true });
         }
+      } else if (left && left.snapshot && hadFocus) {
+        this.leaveGhost(left, placeholderAt);
       } else {
         const next = this.views[Math.min(Math.max(activeIndex, 0), this.views.length - 1)];
         this.setActive(next ? next.id : null);
         if (next && hadFocus) next.el.focus({ preventScroll: true });
       }
-    } else if (this.views.length && !this.readOnly) {
-      this.setActive(this.views[0].id);
     } else if (this.views.length) {
       this.setActive(this.views[0].id);
     }
     this.container.classList.toggle("empty", this.views.length === 0);
     this.listeners.changed.forEach((f) => f());
+  }
+
+  /**
+   * The cell we were in was deleted and inserted again (moved, retyped): a new
+   * view over the new Y.Map. Put the caret back; a move made by someone who had
+   * not yet received our last keystrokes dropped them: type them again.
+   * @param {{selection: {anchor: number, head: number} | null, typed: {text: string, clients: number[]} | null}} left
+   * @param {import("./cell.js").CellView} view @param {boolean} local @param {boolean} hadFocus
+   */
+  rebind(left, view, local, hadFocus) {
+    if (!hadFocus || this.container.contains(document.activeElement)) return;
+    if (!left.selection) {
+      view.el.focus({ preventScroll: true });
+      return;
+    }
+    const selection = left.selection;
+    const typed = left.typed;
+    const scrollTop = this.scroller.scrollTop;
+    queueMicrotask(() => {
+      if (view.destroyed) return;
+      let mapped = selection;
+      if (!local && typed && !this.readOnly) mapped = this.retypeLost(view, typed, selection);
+      view.focusAt(mapped);
+      this.scroller.scrollTop = scrollTop;
+      this.reveal(view);
+      this.updateMode();
+    });
+  }
+
+  /**
+   * Type again our own characters that the old copy of the cell held and the new
+   * one lacks (others' pages do the same for theirs, so nothing is doubled).
+   * @param {import("./cell.js").CellView} view @param {{text: string, clients: number[]}} typed
+   * @param {{anchor: number, head: number}} selection in the old text
+   * @returns {{anchor: number, head: number}} the selection in the new text
+   */
+  retypeLost(view, typed, selection) {
+    const old = typed.text;
+    const now = view.ytext.toString();
+    let prefix = 0;
+    const max = Math.min(old.length, now.length);
+    while (prefix < max && old[prefix] === now[prefix]) prefix++;
+    let suffix = 0;
+    while (suffix < max - prefix && old[old.length - 1 - suffix] === now[now.length - 1 - suffix]) suffix++;
+    const me = this.doc.clientID;
+    let lost = "";
+    for (let i = prefix; i < old.length - suffix; i++) if (typed.clients[i] === me) lost += old[i];
+    if (lost) this.doc.transact(() => view.ytext.insert(prefix, lost));
+    const text = view.ytext.toString();
+    /** @param {number} pos */
+    const map = (pos) => (pos <= prefix ? pos : pos >= old.length - suffix ? text.length - (old.length - pos) : prefix + lost.length);
+    return { anchor: map(selection.anchor), head: map(selection.head) };
+  }
+
+  /**
+   * Someone else deleted the cell we were typing in: a ghost keeps its place and the keyboard.
+   * @param {{snapshot: any, selection: {anchor: number, head: number} | null}} left
+   * @param {Element | null} before
+   */
+  leaveGhost(left, before) {
+    this.ghost?.remove();
+    const ghost = new Ghost({
+      snapshot: left.snapshot,
+      selection: left.selection,
+      awareness: this.ctx.awareness,
+      onUndo: (g) => this.undoDelete(g),
+      onLeave: (g) => this.dropGhost(g, true),
+    });
+    this.ghost = ghost;
+    this.container.insertBefore(ghost.el, before && before.parentNode === this.container ? before : null);
+    ghost.focus();
+    this.updateMode();
+  }
+
+  /** The cells before the ghost: where its cell goes back. */
+  /** @param {Ghost} ghost */
+  ghostIndex(ghost) {
+    let index = 0;
+    for (const el of Array.from(this.container.children)) {
+      if (el === ghost.el) break;
+      if (viewOf(el)) index++;
+    }
+    return index;
+  }
+
+  /** @param {Ghost} ghost */
+  undoDelete(ghost) {
+    if (this.readOnly) {
+      this.dropGhost(ghost, true);
+      return;
+    }
+    const at = this.ghostIndex(ghost);
+    this.dropGhost(ghost, false);
+    const id = model.restoreCell(this.doc, at, ghost.snapshot);
+    if (!id) return;
+    const view = this.byId(id);
+    if (!view) return;
+    this.setActive(id);
+    if (ghost.selection && !this.readOnly) view.focusAt(ghost.selection);
+    else view.el.focus({ preventScroll: true });
+    this.updateMode();
+  }
+
+  /** @param {Ghost} ghost @param {boolean} selectNext */
+  dropGhost(ghost, selectNext) {
+    if (this.ghost === ghost) this.ghost = null;
+    const at = this.ghostIndex(ghost);
+    const hadFocus = ghost.el.contains(document.activeElement);
+    ghost.remove();
+    if (!selectNext) return;
+    const next = this.views[Math.min(at, this.views.length - 1)];
+    this.setActive(next ? next.id : null);
+    if (next && hadFocus) next.el.focus({ preventScroll: true });
+    this.updateMode();
   }
 
   /** @param {any} ycell */
@@ -222,12 +376,21 @@ export class NotebookView {
   /** "edit" when a cell editor has the keyboard, else "command". */
   get mode() {
     const focused = document.activeElement;
-    return focused && focused.closest && focused.closest(".cm-editor") && this.container.contains(focused)
+    return focused && focused.closest && focused.closest(".cm-editor, .cell-ghost") && this.container.contains(focused)
       ? "edit" : "command";
   }
 
   updateMode() {
     this.container.dataset.mode = this.mode;
+  }
+
+  /** The person's role changed: every cell becomes read-only or editable in place. */
+  /** @param {boolean} readOnly */
+  setReadOnly(readOnly) {
+    if (readOnly === this.readOnly) return;
+    this.readOnly = readOnly;
+    this.ctx.readOnly = readOnly;
+    for (const view of this.views) view.applyReadOnly();
   }
 
   // ---- selection --------------------------------------------------------------------
