@@ -61,7 +61,8 @@ class Action(enum.Enum):
 
     VIEW = "view"  # open, read, download, list a folder, see presence and kernel status
     EDIT = "edit"  # change the document
-    RUN = "run"  # execute cells, answer an input() prompt of one's own run
+    RUN = "run"  # execute cells
+    ANSWER_INPUT = "answer input"  # the input() prompt of one's own run
     INTERRUPT = "interrupt"
     RESTART = "restart"  # restart or shut down the kernel
     SHARE = "share"  # see, add and remove shares
@@ -84,6 +85,7 @@ NEEDS: dict[Action, Role] = {
     Action.VIEW: Role.VIEWER,
     Action.EDIT: Role.EDITOR,
     Action.RUN: Role.EDITOR,
+    Action.ANSWER_INPUT: Role.EDITOR,
     Action.INTERRUPT: Role.EDITOR,
     Action.RESTART: Role.EDITOR,
     Action.SHARE: Role.OWNER,
@@ -115,7 +117,8 @@ class Resource:
         path: the notebook, file or folder ("" is the root; None: the server).
         shared: the best role given to the user by shares and links, if any.
         tutor: the user tutors the owner of ``path``.
-        subject: the user an action is about (whose hand is lowered).
+        subject: the user an action is about (whose hand is lowered, who ran the cell
+            whose input() is answered).
         target: where a rename or move goes.
     """
 
@@ -170,6 +173,8 @@ def check(user: User, action: Action, resource: Resource) -> None:
     needed = NEEDS[action]
     if role < needed:
         raise PermissionDenied(f"you need the {needed.label} role to {action.value}")
+    if action == Action.ANSWER_INPUT and resource.subject != user.name:
+        raise PermissionDenied(f"only {resource.subject} may answer the input of their run")
 
 
 def role_allows(role: Role, action: Action) -> bool:

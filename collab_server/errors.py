@@ -18,7 +18,6 @@ from kernels.errors import (
 from kernels.execution import (
     KernelUnavailable,
     NotACodeCell,
-    NotYourInputRequest,
     UnknownCell,
     UnknownInputRequest,
 )
@@ -64,7 +63,6 @@ HTTP_STATUS: dict[type[Exception], int] = {
     InvalidHistoryQuery: 400,
     UnknownCell: 400,
     NotACodeCell: 400,
-    NotYourInputRequest: 403,
     ExecutionNotFound: 404,
     UnknownInputRequest: 404,
     NoSuchKernel: 404,

@@ -102,10 +102,6 @@ class UnknownInputRequest(KernelError):
     """No execution with this id is waiting for input."""
 
 
-class NotYourInputRequest(KernelError, PermissionError):
-    """Only the user who ran a cell may answer its ``input()`` prompt."""
-
-
 __all__ = [
     "KernelDied",
     "KernelError",
@@ -115,7 +111,6 @@ __all__ = [
     "KernelStartFailed",
     "KernelUnavailable",
     "NotACodeCell",
-    "NotYourInputRequest",
     "NoSuchKernel",
     "NoSuchKernelSpec",
     "UnknownCell",

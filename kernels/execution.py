@@ -77,7 +77,6 @@ from .channels import KernelChannels
 from .errors import (
     KernelUnavailable,
     NotACodeCell,
-    NotYourInputRequest,
     UnknownCell,
     UnknownInputRequest,
 )
@@ -281,14 +280,13 @@ class Executor:
             self._channels.detach()
             await self._kernel.shutdown()
 
-    def answer_input(self, username: str, execution_id: str, value: str) -> None:
-        """Send ``value`` to the ``input()`` the execution waits on.
+    def input_requester(self, execution_id: str) -> str:
+        """Who may answer the ``input()`` an execution waits on; UnknownInputRequest if none."""
+        return self._runner.input_requester(execution_id)
 
-        Raises:
-            UnknownInputRequest: that execution is not waiting for input.
-            NotYourInputRequest: ``username`` did not run that cell (nothing is sent).
-        """
-        self._runner.answer_input(username, execution_id, value)
+    def answer_input(self, execution_id: str, value: str) -> None:
+        """Send ``value`` to the ``input()`` the execution waits on; UnknownInputRequest if none."""
+        self._runner.answer_input(execution_id, value)
 
     def kernel_died(self) -> None:
         """The kernel process died: fail what is queued and running, then restart it.
@@ -392,7 +390,6 @@ __all__ = [
     "KernelState",
     "KernelUnavailable",
     "NotACodeCell",
-    "NotYourInputRequest",
     "Summarize",
     "UnknownCell",
     "UnknownInputRequest",

@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
 from .channels import KernelChannels
-from .errors import NotYourInputRequest, UnknownInputRequest
+from .errors import UnknownInputRequest
 from .outputs import IopubMessage
 from .results import RunWriter
 from .runs import Batch, FinalStatus, InputRequest, Run, RunQueue
@@ -160,21 +160,25 @@ class CellRunner:
         self.results.flush()
         return [run.id for run in runs]
 
-    def answer_input(self, username: str, execution_id: str, value: str) -> None:
-        """Send ``value`` to the ``input()`` the execution waits on.
+    def input_requester(self, execution_id: str) -> str:
+        """Who ran the execution waiting on ``input()``: the one person who may answer it.
 
-        Raises:
-            UnknownInputRequest: that execution is not waiting for input.
-            NotYourInputRequest: ``username`` did not run that cell (nothing is sent).
+        Raises UnknownInputRequest if that execution is not waiting for input.
+        """
+        request = self._inputs.get(execution_id)
+        if request is None or self.channels.client is None:
+            raise UnknownInputRequest(f"execution {execution_id!r} is not waiting for input")
+        return request.run.username
+
+    def answer_input(self, execution_id: str, value: str) -> None:
+        """Send ``value`` to the ``input()`` the execution waits on (callers check who may).
+
+        Raises UnknownInputRequest if that execution is not waiting for input.
         """
         request = self._inputs.get(execution_id)
         client = self.channels.client
         if request is None or client is None:
             raise UnknownInputRequest(f"execution {execution_id!r} is not waiting for input")
-        if request.run.username != username:
-            raise NotYourInputRequest(
-                f"only {request.run.username} may answer the input of execution {execution_id!r}"
-            )
         del self._inputs[execution_id]
         client.input(value)
         self.results.input_answered(request, value)

@@ -180,8 +180,12 @@ class NotebookKernels:
         await session.executor.shutdown(username)
         await self._end(notebook_id)
 
-    def answer_input(self, notebook_id: str, username: str, execution_id: str, value: str) -> None:
-        self._existing(notebook_id).executor.answer_input(username, execution_id, value)
+    def input_requester(self, notebook_id: str, execution_id: str) -> str:
+        """Who ran the execution waiting on ``input()`` (UnknownInputRequest if none)."""
+        return self._existing(notebook_id).executor.input_requester(execution_id)
+
+    def answer_input(self, notebook_id: str, execution_id: str, value: str) -> None:
+        self._existing(notebook_id).executor.answer_input(execution_id, value)
 
     def status(self, notebook_id: str) -> dict[str, Any] | None:
         """The kernel of a notebook as the API shows it, or None if it has none."""

@@ -114,13 +114,16 @@ class KernelActionHandler(KernelAPIHandler):
 
 class InputHandler(KernelAPIHandler):
     async def post(self, notebook_id: str) -> None:
-        await self.require(Action.RUN, notebook_id)
+        await self.require(Action.VIEW, notebook_id)  # 404 before anything is looked up
         body = self.json_body()
         execution_id, value = body.get("execution_id"), body.get("value")
         if not isinstance(execution_id, str) or not isinstance(value, str):
             raise web.HTTPError(400, 'give {"execution_id": "...", "value": "..."}')
-        # The prompt belongs to whoever ran the cell: the executor matches it to them.
-        self.kernels.answer_input(notebook_id, self.user.name, execution_id, value)
+        runner = self.kernels.input_requester(notebook_id, execution_id)
+        await self.authorizer.require(
+            self.user, Action.ANSWER_INPUT, notebook_id=notebook_id, subject=runner
+        )
+        self.kernels.answer_input(notebook_id, execution_id, value)
         self.set_status(204)
         self.finish()
 

@@ -47,6 +47,7 @@ TABLE: dict[Action, tuple[object, ...]] = {
     Action.VIEW: (H, A, A, A, A, A),
     Action.EDIT: (H, D, A, A, A, D),
     Action.RUN: (H, D, A, A, A, D),
+    Action.ANSWER_INPUT: (H, D, A, A, A, D),  # their own run's prompt (below: someone else's)
     Action.INTERRUPT: (H, D, A, A, A, D),
     Action.RESTART: (H, D, A, A, A, D),
     Action.SHARE: (H, D, D, A, A, D),
@@ -77,6 +78,8 @@ def outcome(user: User, action: Action, resource: Resource) -> object:
 
 def resource_for(kind: str, action: Action, **facts: str) -> Resource:
     shared, tutor = GRANTS[kind]
+    if action == Action.ANSWER_INPUT:
+        return Resource(PATH, shared, tutor, subject=USERS[kind].name)
     if action == Action.CREATE:
         # A new path: nothing is shared on it, it is in alice's folder.
         return Resource("alice/new.ipynb", tutor=tutor, **facts)
@@ -102,6 +105,13 @@ def test_a_viewer_lowers_their_own_hand_only() -> None:
     assert outcome(vic, Action.LOWER_HAND, Resource(PATH, Role.VIEWER, subject="bob")) == D
     # Someone with no role cannot lower even "their own" hand there: they cannot see it.
     assert outcome(USERS["none"], Action.LOWER_HAND, Resource(PATH, subject="mallory")) == H
+
+
+def test_only_the_one_who_ran_a_cell_answers_its_input() -> None:
+    bobs_run = Resource(PATH, Role.EDITOR, subject="bob")
+    assert outcome(USERS["editor"], Action.ANSWER_INPUT, bobs_run) == A
+    for kind in ("owner", "admin"):
+        assert outcome(USERS[kind], Action.ANSWER_INPUT, bobs_run) == D
 
 
 def test_home_folders_are_neither_deleted_nor_renamed_by_their_owner() -> None:
