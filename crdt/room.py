@@ -23,20 +23,16 @@ from jupyter_ydoc import YNotebook
 from pycrdt import Doc, TransactionEvent
 
 from . import notebook_io, protocol
+from .admission import Admission
 from .autosave import Autosaver
 from .awareness import AwarenessRelay
 from .channel import Connection
 from .errors import ProtocolError, StaleClient
 from .hooks import Hooks, Unregister
 from .store import UpdateStore
-from .updates import UpdateShape, check_update
 
 log = logging.getLogger(__name__)
 
-EMPTY_UPDATE = b"\x00\x00"  # a Yjs v1 update with no structs and no deletions
-MAX_EARLY_UPDATES = 1000
-REFUSED = "read-only: your edits are not saved; reload to get the notebook as it is"
-STALE = "your copy holds changes the server never got; reload to continue"
 
 
 @dataclass
@@ -88,13 +84,7 @@ class Room:
         self.connections: set[Connection] = set()
         # Connections whose sync step 1 was answered: only they get document updates.
         self._answered: set[Connection] = set()
-        # Connections whose own sync step 2 was applied: their updates need nothing
-        # from them that the server lacks. Before it, updates that do wait here.
-        self._caught_up: set[Connection] = set()
-        self._early: dict[Connection, list[tuple[bytes, UpdateShape]]] = {}
-        # Connections that made changes the server refused (while read-only).
-        self._refused: set[Connection] = set()
-        self._known: dict[int, int] | None = None  # see _state()
+        self.admission = Admission(doc, self._apply)
         self.holders: set[object] = set()
         self._on_close: Hooks[Room] = Hooks("room close")
         self.closing = False
@@ -148,9 +138,7 @@ class Room:
             return
         self.connections.discard(conn)
         self._answered.discard(conn)
-        self._caught_up.discard(conn)
-        self._early.pop(conn, None)
-        self._refused.discard(conn)
+        self.admission.forget(conn)
         self.last_active = time.monotonic()
         self._relay_presence(self.awareness.remove_owner(conn), None)
 
@@ -166,7 +154,7 @@ class Room:
             if message.step == protocol.SyncStep.STEP1:
                 self._reply_sync_step2(conn, message.payload)
             else:
-                self._apply_client_update(conn, message)
+                self.admission.receive(conn, message)
         elif isinstance(message, protocol.AwarenessMessage):
             self._relay_presence(self.awareness.apply(conn, message.payload, conn.presence_user), conn)
         elif isinstance(message, protocol.QueryAwarenessMessage):
@@ -193,70 +181,16 @@ class Room:
         barrier = self.store.barrier()
         barrier.add_done_callback(lambda f: self._send_if_durable(f, conn, reply))
 
-    def _apply_client_update(self, conn: Connection, message: protocol.SyncMessage) -> None:
-        if not conn.can_write:
-            # A read-only client's sync step 2 is empty unless it made changes.
-            if message.step == protocol.SyncStep.UPDATE or message.payload != EMPTY_UPDATE:
-                self._refused.add(conn)
-                conn.send(protocol.permission_denied(REFUSED))
-            return
-        shape = check_update(message.payload)
-        problem = shape.missing(self._state())
-        if problem is not None:
-            early = self._early.get(conn, [])
-            if message.step == protocol.SyncStep.UPDATE and conn not in self._caught_up:
-                # Made before the client had our state: it may build on edits its
-                # sync step 2 brings. Applied after it, or refused then.
-                if len(early) >= MAX_EARLY_UPDATES:
-                    raise StaleClient("too many edits sent before syncing; reload to continue")
-                self._early[conn] = [*early, (message.payload, shape)]
-                return
-            raise StaleClient(f"{STALE} ({problem})")
-        self._apply(conn, message.payload, shape)
-        if conn in self._early:
-            self._apply_early(conn, final=message.step == protocol.SyncStep.STEP2)
-        if message.step == protocol.SyncStep.STEP2:
-            self._caught_up.add(conn)
-
-    def _apply_early(self, conn: Connection, final: bool) -> None:
-        """Apply the held updates of ``conn`` that can be now; after its step 2, all must."""
-        held = self._early.pop(conn)
-        progress = True
-        while held and progress:
-            progress = False
-            for payload, shape in list(held):
-                if shape.missing(self._state()) is None:
-                    held.remove((payload, shape))
-                    self._apply(conn, payload, shape)
-                    progress = True
-        if held and final:
-            raise StaleClient(f"{STALE} ({held[0][1].missing(self._state())})")
-        if held:
-            self._early[conn] = held
-
-    def _state(self) -> dict[int, int]:
-        """The document's state vector, decoded once and moved on by each client update
-        (decoding it for every keystroke costs ~0.4 ms with a few hundred client ids)."""
-        if self._known is None:
-            self._known = protocol.decode_state_vector(self.doc.get_state())
-        return self._known
-
-    def _apply(self, conn: Connection, update: bytes, shape: UpdateShape) -> None:
-        """Apply a client's update that needs nothing the document lacks."""
+    def _apply(self, conn: Connection, update: bytes) -> None:
+        """Integrate a client's update that :class:`Admission` let through."""
         self._sender = conn
         try:
             self.doc.apply_update(update)
-            if self._known is not None:
-                for client, _, end in shape.adds:  # all of it was integrated
-                    if end > self._known.get(client, 0):
-                        self._known[client] = end
         except (ValueError, RuntimeError) as e:
-            self._known = None
             # pycrdt may refuse an update after integrating part of it; that part
             # is a valid change by a client allowed to write, and everyone gets it.
             raise ProtocolError(f"invalid update: {str(e)[:200]}") from e
         except BaseException as e:
-            self._known = None
             if type(e).__name__ == "PanicException":  # pycrdt's wrapper of a Rust panic
                 raise ProtocolError(f"invalid update: {e}") from None
             raise
@@ -265,7 +199,7 @@ class Room:
 
     def refused_changes_of(self, conn: Connection) -> bool:
         """Whether ``conn`` made changes while read-only: its copy differs from the document."""
-        return conn in self._refused
+        return self.admission.refused_changes_of(conn)
 
     def set_path(self, path: str) -> None:
         """Write the notebook's path into the document (its ``state`` map), for open tabs."""
@@ -285,7 +219,7 @@ class Room:
         update: bytes = event.update
         sender = self._sender
         if sender is None:
-            self._known = None  # a server change: decode the state vector again
+            self.admission.document_changed()
         message = protocol.sync_update(update)
         stored = self.store.append(self.room_id, update, sender.username if sender else None)
         stored.add_done_callback(lambda f: self._send_if_durable(f, None, message, sender, update=True))

@@ -45,7 +45,7 @@ from hypothesis import strategies as st
 from pycrdt import Text
 
 from crdt import protocol
-from crdt.room import EMPTY_UPDATE
+from crdt.admission import EMPTY_UPDATE
 from tests.conftest import Server, ServerFactory, wait_until
 from tests.yclient import YClient
 
