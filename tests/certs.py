@@ -11,11 +11,9 @@ def self_signed_cert(folder: Path) -> tuple[Path, Path]:
     """Write ``cert.pem`` and ``key.pem`` (unencrypted) into ``folder``; return their paths."""
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout", str(key), "-out", str(cert),
-        ],
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+        + ["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
+        + ["-keyout", str(key), "-out", str(cert)],
         check=True,
         capture_output=True,
     )

@@ -16,6 +16,7 @@ import json
 import shutil
 import socket
 import subprocess
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,8 @@ async def start_nginx() -> AsyncIterator[StartNginx]:
         folder = folders.enter_context(kernel_reachable_dir("collab-nginx-"))
         cert, key = self_signed_cert(folder)
         http_port, https_port = unused_port(), unused_port()
-        (folder / "site.conf").write_text(render_site(server.port, http_port, https_port, cert, key))
+        site = render_site(server.port, http_port, https_port, cert, key)
+        (folder / "site.conf").write_text(site)
         (folder / "nginx.conf").write_text(MAIN_CONF.format(folder=folder))
         log = folder / "error.log"
         process = subprocess.Popen(
@@ -150,8 +152,9 @@ def unix_users() -> Iterator[UnixUsers]:
     yield from throwaway_unix_users()
 
 
-def session_cookie_header(browser: WebClient) -> str:
-    jar = browser.cookies[browser._host(browser.base_url)]
+def cookie_header(browser: WebClient) -> str:
+    """The Cookie header the browser would send to its site."""
+    jar = browser.cookies[urllib.parse.urlsplit(browser.base_url).netloc]
     return "; ".join(f"{k}={v}" for k, v in jar.items())
 
 
@@ -185,7 +188,7 @@ async def test_log_in_and_edit_a_room_through_nginx_with_secure_cookies(
     # The page's WebSocket, as a browser opens it: wss through nginx, the session cookie,
     # the public https origin. A second client talks to the server directly with a token.
     proxied_url = nginx.https_url.replace("https://", "wss://") + f"/api/rooms/{notebook_id}"
-    headers = {"Cookie": session_cookie_header(browser), "Origin": nginx.https_url}
+    headers = {"Cookie": cookie_header(browser), "Origin": nginx.https_url}
     tls = client_context(nginx.cert)
     token = server.services.tokens.create(name)
     async with (

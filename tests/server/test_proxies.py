@@ -34,7 +34,8 @@ def test_headers_from_an_untrusted_peer_are_ignored() -> None:
 def test_nobody_is_trusted_by_default() -> None:
     nobody = TrustedProxies()
     assert not nobody
-    assert nobody.client("127.0.0.1", "http", "198.51.100.1", "https") == Client("127.0.0.1", "http")
+    client = nobody.client("127.0.0.1", "http", "198.51.100.1", "https")
+    assert client == Client("127.0.0.1", "http")
 
 
 def test_the_client_is_the_rightmost_untrusted_hop() -> None:

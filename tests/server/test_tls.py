@@ -204,7 +204,8 @@ def test_server_context_refuses_bad_files_with_one_line(tmp_path: Path) -> None:
 
 
 async def test_trusted_proxies_option_reaches_the_app(tmp_path: Path, start_server: Start) -> None:
-    url = await start_server(server_command(tmp_path, '--CollabServer.trusted_proxies=["127.0.0.1"]'))
+    trust = '--CollabServer.trusted_proxies=["127.0.0.1"]'
+    url = await start_server(server_command(tmp_path, trust))
     assert url.startswith("http://")
     page = await AsyncHTTPClient().fetch(url + "/login", headers={"X-Forwarded-Proto": "https"})
     assert cookie_flags(page, "_xsrf")["secure"] is True
