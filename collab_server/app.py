@@ -18,7 +18,7 @@ from typing import Any
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from traitlets import Dict, Float, Integer, List, Set, Type, Unicode, default
+from traitlets import Dict, Float, Integer, List, Set, TraitError, Type, Unicode, default, validate
 from traitlets.config import Application, Configurable
 
 from auth.authenticator import Authenticator
@@ -28,8 +28,10 @@ from kernels.pool import KernelPool
 
 from crdt.room import RoomSettings
 
+from .proxies import TrustedProxies
 from .routes import make_app
 from .services import Services, Settings
+from .tls import server_context
 
 log = logging.getLogger("collab_server")
 
@@ -259,6 +261,35 @@ class CollabServer(Application):
         "host name.",
     )
 
+    # Behind a reverse proxy, and TLS (README "Deploy").
+    trusted_proxies = List(
+        Unicode(),
+        config=True,
+        help="Addresses or CIDR networks of reverse proxies (e.g. ['127.0.0.1', '10.0.0.0/8']) "
+        "whose X-Forwarded-For, X-Forwarded-Proto and X-Real-IP headers are believed; from any "
+        "other peer they are ignored. X-Forwarded-For is read from the right, skipping these "
+        "proxies: the first other address is the client (login throttle, logs, sessions). "
+        "Empty (default): trust nobody, the TCP peer is the client.",
+    )
+    certfile = Unicode(
+        "",
+        config=True,
+        help="PEM certificate (chain) file: serve HTTPS and WSS directly, TLS 1.2 or later. "
+        "Not needed behind a proxy that terminates TLS.",
+    )
+    keyfile = Unicode(
+        "", config=True, help="PEM private key file of certfile (empty: the key is in certfile)."
+    )
+
+    @validate("trusted_proxies")
+    def _validate_trusted_proxies(self, proposal: Any) -> list[str]:
+        entries = list(proposal["value"])
+        try:
+            TrustedProxies(entries)
+        except ValueError as e:
+            raise TraitError(f"CollabServer.trusted_proxies: {e}") from None
+        return entries
+
     @default("log_level")
     def _log_level_default(self) -> int:
         return logging.INFO
@@ -294,20 +325,24 @@ class CollabServer(Application):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        # Before anything starts: a bad certificate is a start-up error (TLSConfigError).
+        tls = server_context(self.certfile, self.keyfile) if self.certfile or self.keyfile else None
         async with Services(self.settings()) as services:
             app = make_app(
                 services,
                 max_send_buffer=self.max_send_buffer,
                 allowed_origins=frozenset(self.allowed_origins),
+                trusted_proxies=self.trusted_proxies,
                 websocket_max_message_size=self.max_message_size,
                 websocket_ping_interval=self.websocket_ping_interval,
             )
-            server = HTTPServer(app, max_body_size=self.max_message_size)
+            server = HTTPServer(app, max_body_size=self.max_message_size, ssl_options=tls)
             sockets = bind_sockets(self.port, self.ip)
             server.add_sockets(sockets)
             port = sockets[0].getsockname()[1]
             tune_gc(self.gc_threshold)
-            print(f"collab-server listening on http://{self.ip}:{port}/", flush=True)
+            scheme = "https" if tls else "http"
+            print(f"collab-server listening on {scheme}://{self.ip}:{port}/", flush=True)
             await stop.wait()
             log.info("shutting down: saving open notebooks")
             server.stop()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tornado import web
+from tornado import httputil, web
 
 from auth.authenticator import Authenticator, PasswordAuthenticator
 from auth.oauth import OAuthenticator
@@ -13,6 +14,7 @@ from web import STATIC as WEB_STATIC
 
 from .handlers import admin, app, kernels, login, notebooks, pages, presence, room, sharing
 from .handlers import files as file_downloads
+from .proxies import TrustedProxies
 from .services import Services
 
 ROOM_ID = r"(?P<room_id>[0-9a-f]{32})"
@@ -49,13 +51,45 @@ def login_routes(authenticators: list[Authenticator[Any]], pages: dict[str, Any]
     return routes
 
 
+class ProxiedApplication(web.Application):
+    """Tornado's Application, giving each request its real client when proxies forward it.
+
+    Before a request is routed (so for every handler, WebSockets included),
+    its ``remote_ip`` and ``protocol`` become the client's address and scheme
+    as ``TrustedProxies.client`` reads them. Unlike Tornado's ``xheaders``,
+    the headers count only when the peer is a trusted proxy.
+    """
+
+    def __init__(self, routes: list[Any], trusted_proxies: TrustedProxies, **settings: Any) -> None:
+        super().__init__(routes, **settings)
+        self.trusted_proxies = trusted_proxies
+
+    def find_handler(self, request: httputil.HTTPServerRequest, **kwargs: Any) -> Any:
+        if self.trusted_proxies:
+            headers = request.headers
+            client = self.trusted_proxies.client(
+                request.remote_ip or "",
+                request.protocol,
+                forwarded_for=headers.get("X-Forwarded-For"),
+                forwarded_proto=headers.get("X-Forwarded-Proto"),
+                real_ip=headers.get("X-Real-IP"),
+            )
+            request.remote_ip, request.protocol = client.address, client.scheme
+        return super().find_handler(request, **kwargs)
+
+
 def make_app(
     services: Services,
     max_send_buffer: int,
     allowed_origins: frozenset[str] = frozenset(),
+    trusted_proxies: Iterable[str] = (),
     **tornado_settings: Any,
 ) -> web.Application:
-    """The Tornado application for ``services``; ``tornado_settings`` are Tornado's own."""
+    """The Tornado application for ``services``; ``tornado_settings`` are Tornado's own.
+
+    ``trusted_proxies`` (addresses, CIDR networks) are the reverse proxies whose
+    X-Forwarded-For/-Proto headers are believed; raises ValueError on a bad entry.
+    """
     session_days = services.settings.session_lifetime / (24 * 3600)
     identity = services.identity
     authorizer = services.authorizer
@@ -182,4 +216,4 @@ def make_app(
         "default_handler_args": page,
         **tornado_settings,
     }
-    return web.Application(routes, **settings)
+    return ProxiedApplication(routes, TrustedProxies(trusted_proxies), **settings)

@@ -191,6 +191,7 @@ async def make_server(dirs: tuple[Path, Path]) -> AsyncIterator[ServerFactory]:
         )
         max_message_size = overrides.pop("max_message_size", 16 * 1024 * 1024)
         allowed_origins = overrides.pop("allowed_origins", frozenset())
+        trusted_proxies = overrides.pop("trusted_proxies", ())
         max_send_buffer = overrides.pop("max_send_buffer", 64 * 1024 * 1024)
         overrides.setdefault(
             "kernel_pool",
@@ -210,6 +211,7 @@ async def make_server(dirs: tuple[Path, Path]) -> AsyncIterator[ServerFactory]:
             services,
             max_send_buffer=max_send_buffer,
             allowed_origins=allowed_origins,
+            trusted_proxies=trusted_proxies,
             websocket_max_message_size=max_message_size,
         )
         http = HTTPServer(app)

@@ -14,11 +14,15 @@ class WebClient:
 
     ``network_interface`` binds the client's source address (any of
     127.0.0.0/8), so a test can look like another machine to the server.
+    ``ca_certs`` is the CA file that https servers' certificates must chain to.
     """
 
-    def __init__(self, base_url: str, network_interface: str | None = None) -> None:
+    def __init__(
+        self, base_url: str, network_interface: str | None = None, ca_certs: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.network_interface = network_interface
+        self.ca_certs = ca_certs
         self.cookies: dict[str, dict[str, str]] = {}  # host -> name -> value
 
     def _host(self, url: str) -> str:
@@ -65,6 +69,7 @@ class WebClient:
             follow_redirects=False,
             raise_error=False,
             network_interface=self.network_interface,
+            ca_certs=self.ca_certs,
             allow_nonstandard_methods=True,
         )
         for header in response.headers.get_list("Set-Cookie"):

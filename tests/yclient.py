@@ -24,10 +24,17 @@ class YClient:
     """One client. ``async with YClient(url, token) as c:`` connects and waits for sync."""
 
     def __init__(
-        self, url: str, token: str | None, doc: Doc[Any] | None = None, headers: dict[str, str] | None = None
+        self,
+        url: str,
+        token: str | None,
+        doc: Doc[Any] | None = None,
+        headers: dict[str, str] | None = None,
+        **connect_options: Any,
     ) -> None:
+        """``connect_options`` go to ``websockets.connect`` (``ssl=``, ``local_addr=``...)."""
         self.url = url
         self.token = token
+        self.connect_options = connect_options
         self.headers = dict(headers or {})
         if token is not None:
             self.headers.setdefault("Authorization", f"token {token}")
@@ -61,7 +68,11 @@ class YClient:
         self.closed.clear()
         self.close_code = None
         self.ws = await websockets.connect(
-            self.url, additional_headers=self.headers, max_size=None, ping_interval=None
+            self.url,
+            additional_headers=self.headers,
+            max_size=None,
+            ping_interval=None,
+            **self.connect_options,
         )
         self._reader = asyncio.create_task(self._read())
         await self.send(protocol.sync_step1(self.doc.get_state()))

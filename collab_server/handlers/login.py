@@ -76,7 +76,6 @@ class LoginFlow(PageHandler):
             expires_days=self.session_days,
             httponly=True,
             samesite="Lax",
-            secure=self.request.protocol == "https",
             path="/",
         )
         log.info("%s logged in (%s) from %s", user.name, user.provider, self.request.remote_ip)
@@ -164,7 +163,6 @@ class OAuthLoginHandler(LoginFlow):
             expires_days=OAUTH_STATE_MINUTES / (24 * 60),
             httponly=True,
             samesite="Lax",
-            secure=self.request.protocol == "https",
             path=f"/oauth/{self.authenticator.name}/",
         )
         self.redirect(url)

@@ -46,6 +46,15 @@ class PageHandler(web.RequestHandler):
     def check_xsrf_cookie(self) -> None:
         check_xsrf_unless_token(self)
 
+    def set_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
+        """Every cookie is ``Secure`` when the client uses https (here or at a trusted proxy).
+
+        That covers the session, the OAuth state and the ``_xsrf`` cookie.
+        """
+        if self.request.protocol == "https":
+            kwargs["secure"] = True
+        super().set_cookie(name, value, *args, **kwargs)
+
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
         namespace["user"] = self.user
