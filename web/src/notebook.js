@@ -25,6 +25,7 @@ import { icon } from "./notebook/icons.js";
 import { keepUnsaved, showKept } from "./notebook/kept.js";
 import { mountHistory } from "./history/panel.js";
 import { downloadMenu } from "./lib/downloads.js";
+import { KernelHelp } from "./notebook/completion.js";
 
 const boot = readBoot();
 const notebook = /** @type {import("./lib/boot.js").BootNotebook} */ (boot.notebook);
@@ -226,6 +227,7 @@ const view = new NotebookView({
   readOnly,
   me,
   keys: (cell) => commands.editorKeys(cell),
+  help: new KernelHelp({ api, notebookId: notebook.id }),
   answerInput: async (executionId, value) => {
     try {
       await api.post(`/api/notebooks/${notebook.id}/input`, { execution_id: executionId, value });

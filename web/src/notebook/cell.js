@@ -24,6 +24,7 @@ import { h } from "../lib/dom.js";
  *   onRecreate: (view: CellView) => void,
  *   onSourceChange: (view: CellView) => void,
  *   answerInput: (executionId: string, value: string) => Promise<void>,
+ *   help?: import("./completion.js").KernelHelp,
  * }} CellContext
  */
 
@@ -184,6 +185,7 @@ export class CellView {
       readOnly: this.ctx.readOnly,
       keys,
       selection,
+      help: this.ctx.help,
       onLocalChange: () => this.ctx.onLocalChange(this),
       onFocus: () => this.ctx.onFocusEditor(this),
     });
