@@ -43,7 +43,7 @@ async def test_tab_completes_what_a_collaborators_run_defined(
     await click_into(alice, "setup")
     await alice.keyboard.press("Shift+Enter")
     await expect(cell(alice, "setup").get_by_test_id("execution-count")).to_have_text(
-        "[1]", timeout=KERNEL_TIMEOUT
+        "In [1]:", timeout=KERNEL_TIMEOUT
     )
 
     # Bob, in his own browser, completes the name alice's run defined.
