@@ -31,6 +31,8 @@ from crdt.errors import (
     StaleClient,
 )
 
+from .export import UnknownFormat
+
 # WebSocket close codes (4000-4999 are for applications).
 WS_GOING_AWAY = 1001
 WS_UNSUPPORTED_DATA = 1003
@@ -61,6 +63,7 @@ HTTP_STATUS: dict[type[Exception], int] = {
     AlreadyExists: 409,
     InvalidNotebook: 422,
     InvalidHistoryQuery: 400,
+    UnknownFormat: 400,
     UnknownCell: 400,
     NotACodeCell: 400,
     ExecutionNotFound: 404,

@@ -171,6 +171,8 @@ def make_app(
             running,
         ),
         (rf"/api/notebooks/{NOTEBOOK_ID}/input", kernels.InputHandler, running),
+        (rf"/api/notebooks/{NOTEBOOK_ID}/complete", kernels.CompleteHandler, running),
+        (rf"/api/notebooks/{NOTEBOOK_ID}/inspect", kernels.InspectHandler, running),
         (rf"/api/notebooks/{NOTEBOOK_ID}/history", kernels.NotebookHistoryHandler, running),
         (
             rf"/api/notebooks/{NOTEBOOK_ID}/history/export",

@@ -2,8 +2,10 @@
 
 :class:`KernelChannels` is the only reader of the client it is attached to.
 It decodes iopub messages lazily (:func:`kernels.outputs.decode_iopub`) and
-hands every message to the callbacks it was given; ``kernel_info`` replies
-it keeps for :meth:`KernelChannels.probe`. Everything runs on one event loop.
+hands every message to the callbacks it was given; the replies to its own
+requests (``kernel_info``, ``complete``, ``inspect``) it keeps for
+:meth:`KernelChannels.probe` and :meth:`KernelChannels.ask`. Everything runs
+on one event loop.
 """
 
 from __future__ import annotations
@@ -23,13 +25,18 @@ log = logging.getLogger(__name__)
 
 OnIopub = Callable[[IopubMessage], None]
 OnReply = Callable[[dict[str, Any]], None]
+Send = Callable[[AsyncKernelClient], str]
+"""Sends one shell request on a client; returns its msg_id."""
+
+# Replies to requests made through probe() and ask(): never handed to on_reply.
+OWN_REPLIES = frozenset({"kernel_info_reply", "complete_reply", "inspect_reply"})
 
 
 class KernelChannels:
     """One kernel client's channels, read into ``on_iopub`` and ``on_reply``.
 
     ``on_reply`` gets shell and stdin messages (``execute_reply``,
-    ``input_request``, ...) but not ``kernel_info_reply``. A callback that
+    ``input_request``, ...) but not the replies in ``OWN_REPLIES``. A callback that
     raises is logged and reading goes on; a message that cannot be decoded
     is logged and dropped. A closed socket ends its reader (see
     :attr:`readers_ok`). ``attach`` replaces the client (after a restart);
@@ -45,7 +52,7 @@ class KernelChannels:
         self.last_message_at = 0.0
         """The loop time the last message arrived on any channel (or of ``attach``)."""
         self._readers: list[asyncio.Task[None]] = []
-        self._probes: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     @property
     def readers_ok(self) -> bool:
@@ -82,19 +89,29 @@ class KernelChannels:
         KernelUnavailable if no client is attached.
         """
         while True:
-            client = self.client
-            if client is None:
-                raise KernelUnavailable("no kernel client")
-            msg_id = str(client.kernel_info())
-            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-            self._probes[msg_id] = future
             try:
                 async with asyncio.timeout(1.0):
-                    return await future
+                    return await self.ask(lambda client: str(client.kernel_info()))
             except TimeoutError:
                 continue
-            finally:
-                self._probes.pop(msg_id, None)
+
+    async def ask(self, send: Send) -> dict[str, Any]:
+        """Send one shell request with ``send``; return its reply's content.
+
+        The reply's type must be in ``OWN_REPLIES``. Callers bound the wait
+        (a kernel running a cell answers when the cell ends). Raises
+        KernelUnavailable if no client is attached.
+        """
+        client = self.client
+        if client is None:
+            raise KernelUnavailable("no kernel client")
+        msg_id = send(client)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[msg_id] = future
+        try:
+            return await future
+        finally:
+            self._waiting.pop(msg_id, None)
 
     # ---- the readers -------------------------------------------------------------------
 
@@ -151,8 +168,8 @@ class KernelChannels:
                 log.exception("handling %s %s failed", channel_name, msg.get("msg_type"))
 
     def _dispatch(self, msg: dict[str, Any]) -> None:
-        if msg["msg_type"] == "kernel_info_reply":
-            future = self._probes.get(msg["parent_header"].get("msg_id"))
+        if msg["msg_type"] in OWN_REPLIES:
+            future = self._waiting.get(msg["parent_header"].get("msg_id"))
             if future is not None and not future.done():
                 future.set_result(msg["content"])
             return
@@ -177,4 +194,4 @@ def _cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-__all__ = ["KernelChannels", "OnIopub", "OnReply"]
+__all__ = ["OWN_REPLIES", "KernelChannels", "OnIopub", "OnReply", "Send"]

@@ -73,7 +73,7 @@ from typing import Any, Literal, Self
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_ydoc import YNotebook
 
-from .channels import KernelChannels
+from .channels import KernelChannels, Send
 from .errors import (
     KernelUnavailable,
     NotACodeCell,
@@ -123,6 +123,7 @@ class Executor:
         flush_interval: float = 0.05,
         liveness_interval: float = 1.0,
         ready_timeout: float = 60.0,
+        ask_timeout: float = 10.0,
         summarize: Summarize = summarize_outputs,
     ) -> None:
         self.notebook_id = notebook_id
@@ -130,6 +131,7 @@ class Executor:
         """Recorded with each execution; the web layer updates it when the file moves."""
         self._kernel = kernel
         self._ready_timeout = ready_timeout
+        self._ask_timeout = ask_timeout
         self._runs = RunQueue()
         self._results = RunWriter(
             notebook,
@@ -287,6 +289,28 @@ class Executor:
     def answer_input(self, execution_id: str, value: str) -> None:
         """Send ``value`` to the ``input()`` the execution waits on; UnknownInputRequest if none."""
         self._runner.answer_input(execution_id, value)
+
+    async def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        """The kernel's ``complete_reply`` content for ``code`` at ``cursor_pos`` (code points)."""
+        return await self._ask(lambda client: str(client.complete(code, cursor_pos)))
+
+    async def inspect(self, code: str, cursor_pos: int, detail_level: int = 0) -> dict[str, Any]:
+        """The kernel's ``inspect_reply`` content (help on the name at ``cursor_pos``)."""
+        return await self._ask(lambda client: str(client.inspect(code, cursor_pos, detail_level)))
+
+    async def _ask(self, send: Send) -> dict[str, Any]:
+        """A shell request outside the run queue; KernelUnavailable if no answer in time.
+
+        ipykernel answers between cells, so during a long run this times out.
+        """
+        self._check_open()
+        if self._kernel_state not in ("idle", "busy"):
+            raise KernelUnavailable(f"the kernel is {self._kernel_state}")
+        try:
+            async with asyncio.timeout(self._ask_timeout):
+                return await self._channels.ask(send)
+        except TimeoutError:
+            raise KernelUnavailable("the kernel is busy running a cell; try again after it") from None
 
     def kernel_died(self) -> None:
         """The kernel process died: fail what is queued and running, then restart it.

@@ -19,7 +19,7 @@ import io
 import json
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import Engine, Row, and_, or_, select
@@ -279,8 +279,9 @@ class ExecutionHistory:
         """The matching executions as CSV, in chunks of ``page_size`` rows.
 
         A header row of ``EXPORT_FIELDS``, then one row per execution: None
-        as an empty field, times as seconds since the epoch (exact float
-        repr), the output summary as JSON. Values are written verbatim, so
+        as an empty field, times in ISO 8601 UTC to the microsecond
+        (``2026-12-07T23:40:01.123456Z``, what spreadsheets and pandas read
+        as dates), the output summary as JSON. Values are written verbatim, so
         code beginning with ``=`` or ``+`` is not neutralised for
         spreadsheets. Each chunk is read and formatted in a worker thread,
         one page at a time, so a long history is never in memory at once.
@@ -346,7 +347,18 @@ def _csv_value(execution: Execution, name: str) -> str:
         return ""
     if name == "outputs_summary":
         return json.dumps(value, ensure_ascii=False)
-    return repr(value) if isinstance(value, float) else str(value)
+    if name in _TIME_FIELDS:
+        return iso_time(value)
+    return str(value)
+
+
+_TIME_FIELDS: Final = frozenset({"queued_at", "started_at", "finished_at"})
+
+
+def iso_time(seconds: float) -> str:
+    """Seconds since the epoch as ISO 8601 UTC with microseconds and a ``Z``."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _csv_chunk(rows: list[Execution], first: bool) -> str:

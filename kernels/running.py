@@ -168,6 +168,26 @@ class NotebookKernels:
         session.executor.notebook_path = path
         return session.executor.run_cells(cell_ids, username)
 
+    async def complete(
+        self, notebook_id: str, path: str, placement: Placement, code: str, cursor_pos: int
+    ) -> dict[str, Any]:
+        """The kernel's completions, starting the notebook's kernel if needed (as a run would)."""
+        session = await self._session(notebook_id, path, placement)
+        return await session.executor.complete(code, cursor_pos)
+
+    async def inspect(
+        self,
+        notebook_id: str,
+        path: str,
+        placement: Placement,
+        code: str,
+        cursor_pos: int,
+        detail_level: int,
+    ) -> dict[str, Any]:
+        """The kernel's help on the name at ``cursor_pos``, starting the kernel if needed."""
+        session = await self._session(notebook_id, path, placement)
+        return await session.executor.inspect(code, cursor_pos, detail_level)
+
     async def interrupt(self, notebook_id: str, username: str) -> None:
         await self._existing(notebook_id).executor.interrupt(username)
 

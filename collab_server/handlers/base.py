@@ -6,6 +6,7 @@ import json
 import logging
 from types import TracebackType
 from typing import Any, cast
+from urllib.parse import quote
 
 from tornado import web
 
@@ -117,3 +118,9 @@ class APIHandler(web.RequestHandler):
         if status_code == 401:
             self.set_header("WWW-Authenticate", 'token realm="collab-server"')
         self.finish(json.dumps({"status": status_code, "error": self._reason, "message": message}))
+
+
+def attachment(name: str) -> str:
+    """A Content-Disposition value naming ``name``: a plain-ASCII fallback and the UTF-8 name."""
+    plain = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -11,22 +11,16 @@ import asyncio
 import os
 import stat
 from typing import BinaryIO
-from urllib.parse import quote
 
 from tornado import web
 
 from auth.permissions import Action
 from crdt.errors import NotebookNotFound
 
+from .base import attachment
 from .notebooks import FilesHandler, api_path
 
 CHUNK = 256 * 1024
-
-
-def attachment(name: str) -> str:
-    """A Content-Disposition value naming ``name``: a plain-ASCII fallback and the UTF-8 name."""
-    plain = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
-    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 class FileDownloadHandler(FilesHandler):

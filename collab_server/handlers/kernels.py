@@ -5,6 +5,10 @@ outputs in the shared document (see ``kernels/execution.py`` for its layout).
 
 - ``POST /api/notebooks/<id>/execute`` ``{"cell_ids": [...]}``: queue cells
   (editor); ``202 {"execution_ids": [...]}``. The kernel starts if needed.
+- ``POST /api/notebooks/<id>/complete`` ``{"code", "cursor_pos"}``: the
+  kernel's completions (editor; cursor in code points, as Jupyter's
+  protocol counts); ``POST .../inspect`` (``"detail_level": 0|1``): its help
+  on the name at the cursor as plain text. Both start the kernel if needed.
 - ``GET /api/notebooks/<id>/kernel``: ``{"kernel": {...} or null}`` (viewer).
 - ``POST /api/notebooks/<id>/kernel/interrupt|restart|shutdown`` (editor).
 - ``POST /api/notebooks/<id>/input`` ``{"execution_id", "value"}``: answer an
@@ -24,6 +28,7 @@ outputs in the shared document (see ``kernels/execution.py`` for its layout).
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +40,7 @@ from auth.permissions import Action
 from crdt.contents import ContentsManager
 from kernels.history import ExecutionHistory
 from kernels.pool import KernelOwner
-from kernels.running import NotebookKernels
+from kernels.running import NotebookKernels, Placement
 
 from ..access import Authorizer
 from ..notebooks import Notebooks
@@ -65,6 +70,15 @@ class KernelAPIHandler(APIHandler):
         """The notebook's path, if the user may do ``action`` to it."""
         return (await self.authorizer.require(self.user, action, notebook_id=notebook_id)).path
 
+    def placement(self, path: str) -> Placement:
+        """Where the notebook's kernel starts, if it must: its folder, as whom."""
+
+        async def place() -> tuple[Path, KernelOwner]:
+            folder = (await self.contents.resolve(path)).parent
+            return folder, await self.notebooks.kernel_owner_of(path, self.user)
+
+        return place
+
 
 class ExecuteHandler(KernelAPIHandler):
     async def post(self, notebook_id: str) -> None:
@@ -77,13 +91,68 @@ class ExecuteHandler(KernelAPIHandler):
             or len(cell_ids) > 10_000
         ):
             raise web.HTTPError(400, 'give {"cell_ids": ["<cell id>", ...]}')
-
-        async def placement() -> tuple[Path, KernelOwner]:
-            folder = (await self.contents.resolve(path)).parent
-            return folder, await self.notebooks.kernel_owner_of(path, self.user)
-
+        placement = self.placement(path)
         ids = await self.kernels.run(notebook_id, path, placement, cell_ids, self.user.name)
         self.write_json({"execution_ids": ids}, status=202)
+
+
+MAX_CODE = 1024 * 1024  # characters of a cell sent for completion or help
+MAX_MATCHES = 1000
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class CodeHelpHandler(KernelAPIHandler):
+    """What ``complete`` and ``inspect`` share: editors only, the code and the cursor."""
+
+    async def code_and_cursor(self) -> tuple[str, int, dict[str, Any]]:
+        body = self.json_body()
+        code, cursor_pos = body.get("code"), body.get("cursor_pos")
+        if (
+            not isinstance(code, str)
+            or len(code) > MAX_CODE
+            or not isinstance(cursor_pos, int)
+            or isinstance(cursor_pos, bool)
+            or not 0 <= cursor_pos <= len(code)
+        ):
+            raise web.HTTPError(
+                400, 'give {"code": "<text>", "cursor_pos": <0..len(code), in code points>}'
+            )
+        return code, cursor_pos, body
+
+
+class CompleteHandler(CodeHelpHandler):
+    """POST /api/notebooks/<id>/complete: the kernel's completions at the cursor."""
+
+    async def post(self, notebook_id: str) -> None:
+        path = await self.require(Action.RUN, notebook_id)
+        code, cursor_pos, _ = await self.code_and_cursor()
+        reply = await self.kernels.complete(
+            notebook_id, path, self.placement(path), code, cursor_pos
+        )
+        matches = [m for m in reply.get("matches", []) if isinstance(m, str)][:MAX_MATCHES]
+        types = reply.get("metadata", {}).get("_jupyter_types_experimental", [])
+        kinds = {t.get("text"): t.get("type") for t in types if isinstance(t, dict)}
+        self.write_json(
+            {
+                "matches": [{"text": m, "type": kinds.get(m) or ""} for m in matches],
+                "cursor_start": reply.get("cursor_start", cursor_pos),
+                "cursor_end": reply.get("cursor_end", cursor_pos),
+            }
+        )
+
+
+class InspectHandler(CodeHelpHandler):
+    """POST /api/notebooks/<id>/inspect: the kernel's help on the name at the cursor."""
+
+    async def post(self, notebook_id: str) -> None:
+        path = await self.require(Action.RUN, notebook_id)
+        code, cursor_pos, body = await self.code_and_cursor()
+        detail = 1 if body.get("detail_level") == 1 else 0
+        reply = await self.kernels.inspect(
+            notebook_id, path, self.placement(path), code, cursor_pos, detail
+        )
+        text = reply.get("data", {}).get("text/plain", "") if reply.get("found") else ""
+        self.write_json({"found": bool(text), "text": ANSI.sub("", str(text))})
 
 
 class KernelHandler(KernelAPIHandler):

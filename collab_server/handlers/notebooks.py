@@ -9,6 +9,7 @@ starts are in :class:`~collab_server.notebooks.Notebooks`.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,9 @@ from auth.permissions import Action
 from crdt.contents import ContentsManager, Entry
 
 from ..access import Authorizer
+from ..export import export
 from ..notebooks import Notebooks
-from .base import APIHandler
+from .base import APIHandler, attachment
 
 
 def entry_json(entry: Entry) -> dict[str, Any]:
@@ -136,20 +138,25 @@ class UploadHandler(FilesHandler):
 
 
 class NotebookHandler(FilesHandler):
-    """GET /api/notebooks/<id>[?download=1]: the notebook as .ipynb JSON, as it is now.
+    """GET /api/notebooks/<id>[?download=1][&format=F]: the notebook as it is now.
 
     An open notebook is read from its live document (including changes not
-    yet saved); otherwise from its file.
+    yet saved); otherwise from its file. ``format`` is ``ipynb`` (the
+    default), ``stripped`` (no outputs or counts), ``script`` or ``html``;
+    every format but ``ipynb`` is an attachment, never a page of this site.
     """
 
     async def get(self, room_id: str) -> None:
         granted = await self.authorizer.require(self.user, Action.VIEW, notebook_id=room_id)
+        fmt = self.get_query_argument("format", "ipynb")
         data = await self.notebooks.current_bytes(room_id)
-        self.set_header("Content-Type", "application/x-ipynb+json")
-        if self.get_query_argument("download", "0") in ("1", "true"):
-            name = Path(granted.path).name.replace('"', "")
-            self.set_header("Content-Disposition", f'attachment; filename="{name}"')
-        self.finish(data)
+        exported = await asyncio.to_thread(export, data, fmt, granted.path)
+        self.set_header("Content-Type", exported.content_type)
+        if fmt != "ipynb" or self.get_query_argument("download", "0") in ("1", "true"):
+            self.set_header("Content-Disposition", attachment(exported.filename))
+            self.set_header("X-Content-Type-Options", "nosniff")
+            self.set_header("Content-Security-Policy", "default-src 'none'; sandbox")
+        self.finish(exported.body)
 
 
 class CheckpointsHandler(FilesHandler):

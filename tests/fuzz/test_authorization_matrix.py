@@ -307,6 +307,16 @@ async def _execute(ctx: Context, role: str) -> Request:
     return Request("POST", f"/api/notebooks/{ctx.notebook_id}/execute", {"cell_ids": ["run"]})
 
 
+@row("POST /api/notebooks/<id>/complete", "404 403 200 200 200 403")
+async def _complete(ctx: Context, role: str) -> Request:
+    return Request("POST", f"/api/notebooks/{ctx.notebook_id}/complete", {"code": "pri", "cursor_pos": 3})
+
+
+@row("POST /api/notebooks/<id>/inspect", "404 403 200 200 200 403")
+async def _inspect(ctx: Context, role: str) -> Request:
+    return Request("POST", f"/api/notebooks/{ctx.notebook_id}/inspect", {"code": "len", "cursor_pos": 3})
+
+
 @row("GET /api/notebooks/<id>/kernel", "404 200 200 200 200 200")
 async def _kernel(ctx: Context, role: str) -> Request:
     return Request("GET", f"/api/notebooks/{ctx.notebook_id}/kernel")

@@ -17,6 +17,8 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -605,6 +607,14 @@ async def test_pagination_visits_every_row_once_in_both_orders_while_more_are_re
         await history.query(notebook_id=notebook_id, cursor=cursor, oldest_first=False)
 
 
+def untimed(row: Execution) -> Execution:
+    return replace(row, queued_at=0.0, started_at=None, finished_at=None)
+
+
+def times(row: Execution) -> tuple[float | None, ...]:
+    return (row.queued_at, row.started_at, row.finished_at)
+
+
 def parse_csv_row(record: dict[str, str]) -> Execution:
     values: dict[str, Any] = {}
     for name in EXPORT_FIELDS:
@@ -612,7 +622,8 @@ def parse_csv_row(record: dict[str, str]) -> Execution:
         if raw == "" and name not in ("code", "notebook_path"):
             values[name] = None
         elif name in ("queued_at", "started_at", "finished_at"):
-            values[name] = float(raw)
+            assert raw.endswith("Z"), raw  # ISO 8601 UTC, as spreadsheets read dates
+            values[name] = datetime.fromisoformat(raw).timestamp()
         elif name == "execution_count":
             values[name] = int(raw)
         elif name == "outputs_summary":
@@ -645,7 +656,11 @@ async def test_csv_and_json_exports_stream_and_round_trip(
     assert len(chunks) == 1 + 5  # the header, then one chunk per page of 5 rows
     reader = csv.DictReader(io.StringIO("".join(chunks), newline=""))
     assert tuple(reader.fieldnames or ()) == EXPORT_FIELDS
-    assert [parse_csv_row(record) for record in reader] == expected
+    parsed = [parse_csv_row(record) for record in reader]
+    assert [untimed(row) for row in parsed] == [untimed(row) for row in expected]
+    for row, want in zip(parsed, expected, strict=True):
+        for got, sent in zip(times(row), times(want), strict=True):
+            assert (got is None and sent is None) or abs(got - sent) <= 1e-6  # to the microsecond
 
     chunks = [c async for c in history.export_json(notebook_id=notebook_id, page_size=5)]
     assert len(chunks) == 1 + 5 + 1  # "[", five pages, "]"

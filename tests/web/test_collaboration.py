@@ -116,7 +116,7 @@ async def test_a_run_is_seen_by_both_and_listed_in_history(
         await expect(slow_cell.get_by_test_id("cell-state")).to_have_text(
             "running by bob", timeout=KERNEL_TIMEOUT
         )
-        await expect(slow_cell.get_by_test_id("execution-count")).to_have_text("[*]")
+        await expect(slow_cell.get_by_test_id("execution-count")).to_have_text("In [*]:")
         await expect(answer_cell.get_by_test_id("cell-state")).to_have_text("queued by bob")
         await expect(person_in(page, "bob").get_by_test_id("person-activity")).to_have_text(
             "running"
@@ -133,8 +133,11 @@ async def test_a_run_is_seen_by_both_and_listed_in_history(
         )
         await expect(slow_cell.get_by_test_id("cell-state")).to_have_text("")
         await expect(answer_cell.get_by_test_id("cell-state")).to_have_text("")
-        await expect(slow_cell.get_by_test_id("execution-count")).to_have_text("[1]")
-        await expect(answer_cell.get_by_test_id("execution-count")).to_have_text("[2]")
+        await expect(slow_cell.get_by_test_id("execution-count")).to_have_text("In [1]:")
+        await expect(answer_cell.get_by_test_id("execution-count")).to_have_text("In [2]:")
+        # The result is labelled with its count, as Jupyter does; printed text is not.
+        await expect(answer_cell.get_by_test_id("output-prompt")).to_have_text("Out[2]:")
+        await expect(slow_cell.get_by_test_id("output-prompt")).to_have_text("")
         await expect(slow_cell.get_by_test_id("stale")).to_have_count(0)
 
     # Alice opens the history: both runs, by bob, finished ok.

@@ -39,7 +39,7 @@ async def test_a_csv_the_kernel_wrote_is_a_file_that_downloads(
     await click_into(page, "write")
     await page.keyboard.press("Shift+Enter")
     await expect(cell(page, "write").get_by_test_id("execution-count")).to_have_text(
-        "[1]", timeout=KERNEL_TIMEOUT
+        "In [1]:", timeout=KERNEL_TIMEOUT
     )
     written = server.services.settings.root_dir / "alice" / "data.csv"
     assert written.read_text() == CSV

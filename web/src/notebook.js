@@ -24,6 +24,8 @@ import { createToolbar } from "./notebook/toolbar.js";
 import { icon } from "./notebook/icons.js";
 import { keepUnsaved, showKept } from "./notebook/kept.js";
 import { mountHistory } from "./history/panel.js";
+import { downloadMenu } from "./lib/downloads.js";
+import { KernelHelp } from "./notebook/completion.js";
 
 const boot = readBoot();
 const notebook = /** @type {import("./lib/boot.js").BootNotebook} */ (boot.notebook);
@@ -50,6 +52,7 @@ const followBanner = h("div", { class: "nb-follow" });
 const toolbarSlot = h("div", { class: "nb-toolbar-slot" });
 const pathEl = h("nav", { class: "nb-path", testid: "notebook-path", "aria-label": "Notebook path" });
 const roleBadge = h("span", { class: "badge", testid: "role-badge" });
+const downloadSlot = h("span", { class: "nb-download" });
 app.replaceChildren(
   h("header", { class: "nb-header" },
     h("a", { class: "brand", href: "/", title: "Your notebooks" }, "collab-server"),
@@ -58,6 +61,7 @@ app.replaceChildren(
     h("span", { class: "spacer" }),
     h("span", { class: "kernel" }, h("span", { class: "kernel-label" }, "Kernel"), kernelStatus),
     connection,
+    downloadSlot,
     historyToggle),
   toolbarSlot,
   messages,
@@ -82,6 +86,7 @@ function showPath(path) {
   pathEl.replaceChildren(...crumbs);
   pathEl.title = path;
   pathEl.dataset.path = path;
+  downloadSlot.replaceChildren(downloadMenu(notebook.id, path));
   document.title = `${parts[parts.length - 1]} · collab-server`;
   const here = new URLSearchParams(location.search);
   if (here.has("path") && here.get("path") !== path) {
@@ -222,6 +227,7 @@ const view = new NotebookView({
   readOnly,
   me,
   keys: (cell) => commands.editorKeys(cell),
+  help: new KernelHelp({ api, notebookId: notebook.id }),
   answerInput: async (executionId, value) => {
     try {
       await api.post(`/api/notebooks/${notebook.id}/input`, { execution_id: executionId, value });

@@ -7,6 +7,7 @@ import { h, fill, encodePath } from "./dom.js";
 import { avatar } from "./people.js";
 import { icon } from "./icons.js";
 import { timeElement } from "./time.js";
+import { downloadMenu } from "../lib/downloads.js";
 
 /**
  * @typedef {{name: string, path: string, type: "directory" | "notebook" | "file",
@@ -79,11 +80,11 @@ function fileSize(size) {
 }
 
 /**
- * Where to download an entry: a notebook from its live document, a file by its path.
+ * Where to download a file that is not a notebook (notebooks have downloadMenu).
  * @param {Entry} entry
  */
 export function downloadUrl(entry) {
-  return entry.type === "notebook" ? `/api/notebooks/${entry.id}?download=1` : `/api/files/${encodePath(entry.path)}?download=1`;
+  return `/api/files/${encodePath(entry.path)}?download=1`;
 }
 
 /**
@@ -131,7 +132,8 @@ export function entryRow(entry, { role, presence, actions, showFolder = false, c
   /** @type {HTMLElement[]} */
   const buttons = [];
   if (isNotebook && role === "owner") buttons.push(action("share", `Share ${entry.name}`, "Share", () => actions.share(entry)));
-  if (!isFolder)
+  if (isNotebook && entry.id) buttons.push(downloadMenu(entry.id, entry.path));
+  else if (entry.type === "file")
     buttons.push(
       h(
         "a",

@@ -24,6 +24,7 @@ import { h } from "../lib/dom.js";
  *   onRecreate: (view: CellView) => void,
  *   onSourceChange: (view: CellView) => void,
  *   answerInput: (executionId: string, value: string) => Promise<void>,
+ *   help?: import("./completion.js").KernelHelp,
  * }} CellContext
  */
 
@@ -51,6 +52,7 @@ export class CellView {
     this.markdownTimer = 0;
 
     this.count = h("span", { class: "count", testid: "execution-count" });
+    this.outPrompt = h("div", { class: "cell-prompt", testid: "output-prompt" });
     this.state = h("span", { class: "cell-state", testid: "cell-state" });
     this.staleMark = h("span", {
       class: "stale", testid: "stale",
@@ -71,7 +73,7 @@ export class CellView {
       this.collab,
       h("div", { class: "cell-input" }, h("div", { class: "cell-prompt" }, this.count), this.source),
       this.status,
-      h("div", { class: "cell-output-row" }, h("div", { class: "cell-prompt" }), this.outputsEl),
+      h("div", { class: "cell-output-row" }, this.outPrompt, this.outputsEl),
       this.stdin,
     );
     /** @type {any} */ (this.el).cellView = this;
@@ -79,7 +81,10 @@ export class CellView {
     const lines = this.ytext.toString().split("\n").length;
     this.el.style.containIntrinsicSize = `auto ${Math.round(28 + lines * 18.2)}px`;
 
-    this.outputs = new OutputArea(this.outputsEl);
+    this.outputs = new OutputArea(this.outputsEl, (count) => {
+      const text = count === null ? "" : `Out[${count}]:`;
+      if (this.outPrompt.textContent !== text) this.outPrompt.textContent = text;
+    });
     this.onText = () => this.textChanged();
     this.onKeys = (/** @type {Y.YMapEvent<any>} */ event) => this.keysChanged(event.keysChanged);
     this.ytext.observe(this.onText);
@@ -184,6 +189,7 @@ export class CellView {
       readOnly: this.ctx.readOnly,
       keys,
       selection,
+      help: this.ctx.help,
       onLocalChange: () => this.ctx.onLocalChange(this),
       onFocus: () => this.ctx.onFocusEditor(this),
     });
@@ -325,7 +331,7 @@ export class CellView {
     const busy = state === "queued" || state === "running" ||
       (!this.execution && this.ycell.get("execution_state") === "running");
     const n = this.ycell.get("execution_count");
-    const text = busy ? "[*]" : typeof n === "number" ? `[${n}]` : "[ ]";
+    const text = busy ? "In [*]:" : typeof n === "number" ? `In [${n}]:` : "In [ ]:";
     if (this.count.textContent !== text) this.count.textContent = text;
   }
 

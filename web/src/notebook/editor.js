@@ -6,7 +6,8 @@
 //
 // Exports:
 //   createEditor({ytext, awareness, undoManager, language, readOnly, keys, onLocalChange,
-//     onFocus, selection?})  an EditorView (its `dom` is the `.cm-editor`).
+//     onFocus, selection?, help?})  an EditorView (its `dom` is the `.cm-editor`); code
+//     cells given `help` (a KernelHelp) complete on Tab and show help on Shift+Tab.
 //   setEditorReadOnly(editor, language, readOnly)  switch an editor in place (a role change).
 //   Keys (`keys`, each returns true when it handled the key):
 //     runAndAdvance (Shift+Enter), runInPlace (Ctrl/Cmd+Enter), runAndInsert (Alt+Enter),
@@ -25,6 +26,8 @@ import { python } from "@codemirror/lang-python";
 // JavaScript parsers for embedded code (~150 kB) that notebook cells rarely need.
 import { markdownLanguage, markdownKeymap } from "@codemirror/lang-markdown";
 import { yCollab, yUndoManagerKeymap, ySyncAnnotation } from "y-codemirror.next";
+import { completionStatus } from "@codemirror/autocomplete";
+import { closeHelp, kernelHelp } from "./completion.js";
 
 const theme = EditorView.theme({
   "&": { fontSize: "13px", backgroundColor: "transparent" },
@@ -63,6 +66,7 @@ const languages = {
  *   language: "code" | "markdown" | "raw", readOnly: boolean,
  *   keys: Record<string, (view: EditorView) => boolean>,
  *   onLocalChange: () => void, onFocus: () => void, selection?: {anchor: number, head?: number},
+ *   help?: import("./completion.js").KernelHelp,
  * }} options
  * @returns {EditorView}
  */
@@ -76,11 +80,13 @@ export function createEditor(options) {
       { key: "Mod-Enter", run: call("runInPlace") },
       { key: "Ctrl-Enter", run: call("runInPlace") },
       { key: "Alt-Enter", run: call("runAndInsert") },
-      { key: "Escape", run: call("commandMode") },
+      // Escape first closes a completion popup or help tooltip, then leaves the editor.
+      { key: "Escape", run: (view) => closeHelp(view) || call("commandMode")(view) },
       { key: "Mod-s", run: call("save"), preventDefault: true },
       {
         key: "ArrowUp",
         run: (view) => {
+          if (completionStatus(view.state) === "active") return false; // the popup's own
           const sel = view.state.selection.main;
           if (!sel.empty || view.state.doc.lineAt(sel.head).number !== 1) return false;
           return call("leaveUp")(view);
@@ -89,6 +95,7 @@ export function createEditor(options) {
       {
         key: "ArrowDown",
         run: (view) => {
+          if (completionStatus(view.state) === "active") return false;
           const sel = view.state.selection.main;
           const doc = view.state.doc;
           if (!sel.empty || doc.lineAt(sel.head).number !== doc.lines) return false;
@@ -117,6 +124,7 @@ export function createEditor(options) {
       bracketMatching(),
       syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
       languages[options.language](),
+      options.language === "code" && options.help ? kernelHelp(options.help) : [],
       options.language === "markdown" ? EditorView.lineWrapping : [],
       access.of(accessExtensions(options.language, options.readOnly)),
       keymap.of([...yUndoManagerKeymap, indentWithTab, ...defaultKeymap]),

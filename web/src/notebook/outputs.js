@@ -9,8 +9,9 @@
 //   HTML, JavaScript, SVG       only in a sandboxed frame (./frame.js); the
 //                               document's `trusted` flag is ignored
 //
-// Exports: class OutputArea (constructor(container); bind(youtputs | null);
-//   destroy()). The container gets one `.output` element per output.
+// Exports: class OutputArea (constructor(container, onResult?); bind(youtputs | null);
+//   destroy()). The container gets one `.output` element per output; `onResult`
+//   hears the execution count of the execute_result among them (or null).
 import * as Y from "yjs";
 import { AnsiUp } from "ansi_up";
 import { createOutputFrame, releaseOutputFrame, setOutputBundle } from "./frame.js";
@@ -199,9 +200,10 @@ class OutputView {
 }
 
 export class OutputArea {
-  /** @param {HTMLElement} container */
-  constructor(container) {
+  /** @param {HTMLElement} container @param {(count: number | null) => void} [onResult] */
+  constructor(container, onResult) {
     this.container = container;
+    this.onResult = onResult;
     /** @type {Y.Array<Y.Map<any>> | null} */
     this.youtputs = null;
     /** @type {Map<Y.Map<any>, OutputView>} */
@@ -239,6 +241,9 @@ export class OutputArea {
       previous = view.node;
     }
     this.container.classList.toggle("has-outputs", items.length > 0);
+    const result = items.find((o) => o.get("output_type") === "execute_result");
+    const count = result?.get("execution_count");
+    this.onResult?.(typeof count === "number" ? count : null);
   }
 
   destroy() {

@@ -24,6 +24,7 @@ const FRAME_BUDGET_MS = 8;
  *   awareness: any, readOnly: boolean, me: string,
  *   keys: (view: CellView) => Record<string, (editor: any) => boolean>,
  *   answerInput: (executionId: string, value: string) => Promise<void>,
+ *   help?: import("./completion.js").KernelHelp,
  * }} ViewOptions
  */
 
@@ -58,6 +59,7 @@ export class NotebookView {
       me: options.me,
       keys: options.keys,
       answerInput: options.answerInput,
+      help: options.help,
       onFocusEditor: (view) => this.setActive(view.id),
       onLocalChange: (view) => this.listeners.typed.forEach((f) => f(view)),
       onSelect: (view, edit) => this.select(view.id, { edit }),
