@@ -18,7 +18,7 @@ from typing import Any
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from traitlets import Dict, Float, Integer, List, Set, Type, Unicode, default
+from traitlets import Bool, Dict, Float, Integer, List, Set, Type, Unicode, default
 from traitlets.config import Application, Configurable
 
 from auth.authenticator import Authenticator
@@ -257,6 +257,14 @@ class CollabServer(Application):
         help="Origins (scheme://host[:port], exact match) besides the server's own from which "
         "a logged-in browser may open WebSockets, e.g. when a proxy serves the app on another "
         "host name.",
+    )
+
+    authenticate_metrics = Bool(
+        True,
+        config=True,
+        help="Whether /metrics needs an admin's token or session (as JupyterHub's does). "
+        "False lets anyone who can reach the server read it: only for a port that a "
+        "firewall or proxy keeps to the monitoring system.",
     )
 
     @default("log_level")

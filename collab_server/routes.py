@@ -11,8 +11,9 @@ from auth.authenticator import Authenticator, PasswordAuthenticator
 from auth.oauth import OAuthenticator
 from web import STATIC as WEB_STATIC
 
-from .handlers import admin, app, kernels, login, notebooks, pages, presence, room, sharing
+from .handlers import admin, app, kernels, login, notebooks, ops, pages, presence, room, sharing
 from .handlers import files as file_downloads
+from .metrics import server_registry
 from .services import Services
 
 ROOM_ID = r"(?P<room_id>[0-9a-f]{32})"
@@ -104,6 +105,12 @@ def make_app(
         "history": services.history,
     }
     people = {**api, "authorizer": authorizer, "classroom": services.classroom}
+    scrape = {
+        **api,
+        "authorizer": authorizer,
+        "registry": server_registry(services),
+        "authenticate": services.settings.authenticate_metrics,
+    }
     routes: list[Any] = [
         (r"/", app.ListPage, app_page),
         (rf"/notebooks/{NOTEBOOK_ID}", app.NotebookPage, app_page),
@@ -112,6 +119,8 @@ def make_app(
         (r"/assets/(.*)", web.StaticFileHandler, {"path": str(WEB_STATIC)}),
         (r"/share/(?P<code>[A-Za-z0-9_-]{16,64})", sharing.ShareLinkPage, link_page),
         *login_routes(services.authenticators, logins),
+        (r"/metrics", ops.MetricsHandler, scrape),
+        (r"/health", ops.HealthHandler, {"health": services.health}),
         (r"/api/user", notebooks.WhoAmIHandler, api),
         (rf"/api/contents{PATH}", notebooks.ContentsHandler, files),
         (rf"/api/files{PATH}", file_downloads.FileDownloadHandler, files),
