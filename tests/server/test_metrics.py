@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import socket
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -16,6 +17,7 @@ from tornado.web import create_signed_value
 
 from auth.pam import PAMAuthenticator
 from collab_server.handlers.base import SESSION_COOKIE
+from collab_server.health import DatabaseHealth
 from tests.auth.unix_users import UnixUsers, throwaway_unix_users
 from tests.conftest import Server, ServerFactory, wait_until
 from tests.server.test_kernels import finished, kernel_state, notebook
@@ -262,3 +264,47 @@ async def test_health_answers_503_while_the_database_refuses_connections(
 
     recovered = await server.api("GET", "/health", user=None)
     assert recovered.code == 200, recovered.body
+
+
+async def test_a_database_that_never_answers_is_reported_as_timeout_without_piling_up() -> None:
+    """A real listener on loopback that accepts connections and never says a word: the check
+    gives up after its timeout, later checks answer "timeout" at once without opening more
+    connections, and once the peer is gone the next check runs (and fails) for real."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[socket.socket] = []
+    listener.setblocking(False)
+    engine = create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{port}/silent")
+    health = DatabaseHealth({"store": engine}, timeout=0.5)
+
+    async def accept() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            conn, _ = await loop.sock_accept(listener)
+            accepted.append(conn)
+
+    acceptor = asyncio.create_task(accept())
+    try:
+        assert await health.check() == {"store": "timeout"}
+        assert len(accepted) == 1
+        for _ in range(3):
+            assert await health.check() == {"store": "timeout"}
+        assert len(accepted) == 1  # the hung check is still the only one
+        # The peer hangs up and nothing listens any more: the hung connect fails, its thread
+        # returns, and the next check runs for real and finds the port closed.
+        acceptor.cancel()
+        listener.close()
+        accepted[0].close()
+
+        async def refused() -> bool:
+            return await health.check() == {"store": "unreachable"}
+
+        await wait_for_async(refused, timeout=10)
+        assert len(accepted) == 1
+    finally:
+        acceptor.cancel()
+        for conn in accepted:
+            conn.close()
+        listener.close()
+        health.close()
+        engine.dispose()
