@@ -10,6 +10,7 @@ two servers in one process (as in the tests) never mix their figures.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,7 +31,8 @@ LOGIN_FAILURES = ("refused", "throttled", "unavailable")
 
 
 class ServerCollector(Collector):
-    """Rooms, connections, updates, store lag, autosaves, kernels, executions, failed logins."""
+    """Rooms, connections, updates, store lag, autosaves, kernels, executions, failed logins,
+    WebSockets closed by the server."""
 
     def __init__(
         self,
@@ -40,6 +42,7 @@ class ServerCollector(Collector):
         pool: KernelPool,
         execution_log: ExecutionLog,
         authenticators: list[Authenticator[Any]],
+        websocket_closes: collections.Counter[int],
     ) -> None:
         self.rooms = rooms
         self.store = store
@@ -47,6 +50,7 @@ class ServerCollector(Collector):
         self.pool = pool
         self.execution_log = execution_log
         self.authenticators = authenticators
+        self.websocket_closes = websocket_closes
 
     def collect(self) -> Iterator[Metric]:
         """Called by the registry on the event loop, for each scrape: reads only, never waits."""
@@ -101,10 +105,24 @@ class ServerCollector(Collector):
         for reason in LOGIN_FAILURES:
             failed.add_metric([reason], sum(a.failed_logins[reason] for a in self.authenticators))
         yield failed
+        closes = CounterMetricFamily(
+            "collab_websocket_closes",
+            "WebSockets the server closed, by close code (see the README's WebSocket API).",
+            labels=["code"],
+        )
+        for code, count in sorted(self.websocket_closes.items()):
+            closes.add_metric([str(code)], count)
+        yield closes
 
 
-def server_registry(services: Services) -> CollectorRegistry:
-    """A registry of this server's metrics, plus its process's (CPU, memory, open files)."""
+def server_registry(
+    services: Services, websocket_closes: collections.Counter[int]
+) -> CollectorRegistry:
+    """A registry of this server's metrics, plus its process's (CPU, memory, open files).
+
+    ``websocket_closes`` is the count the room WebSocket handlers keep of the sockets
+    they closed, by close code.
+    """
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
         ServerCollector(
@@ -114,6 +132,7 @@ def server_registry(services: Services) -> CollectorRegistry:
             services.kernel_pool,
             services.execution_log,
             services.authenticators,
+            websocket_closes,
         )
     )
     ProcessCollector(registry=registry)

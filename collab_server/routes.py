@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +106,11 @@ def make_app(
         "history": services.history,
     }
     people = {**api, "authorizer": authorizer, "classroom": services.classroom}
+    closes: collections.Counter[int] = collections.Counter()  # WebSockets we closed, by code
     scrape = {
         **api,
         "authorizer": authorizer,
-        "registry": server_registry(services),
+        "registry": server_registry(services, closes),
         "authenticate": services.settings.authenticate_metrics,
     }
     routes: list[Any] = [
@@ -178,6 +180,7 @@ def make_app(
                 "allowed_origins": frozenset(o.lower().rstrip("/") for o in allowed_origins),
                 "max_send_buffer": max_send_buffer,
                 "session_days": session_days,
+                "closes": closes,
             },
         ),
     ]

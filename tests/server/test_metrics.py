@@ -124,6 +124,28 @@ async def test_metrics_count_what_users_did(
     assert value(await scrape(server), "collab_connections") == 0
 
 
+async def test_websockets_the_server_closes_are_counted_by_code(server: Server) -> None:
+    """A client sending a text frame is closed with 1003; a notebook deleted under its
+    clients closes them with 4404; each is counted under its code."""
+    server.services.users.get_or_create("ada", admin=True)
+    notebook_id = await server.create_notebook("alice/closing.ipynb", notebook(("c", "1")))
+    async with YClient(server.ws_url(notebook_id), server.token()) as chatty, YClient(
+        server.ws_url(notebook_id), server.token("bob")
+    ) as bob:
+        await chatty.ws.send("hello")  # text: y-websocket speaks binary only
+        await asyncio.wait_for(chatty.closed.wait(), 10)
+        assert chatty.close_code == 1003
+        deleted = await server.api("DELETE", "/api/contents/alice/closing.ipynb")
+        assert deleted.code == 204, deleted.body
+        await asyncio.wait_for(bob.closed.wait(), 10)
+        assert bob.close_code == 4404
+    metrics = await scrape(server)
+    assert value(metrics, "collab_websocket_closes_total", code="1003") == 1
+    assert value(metrics, "collab_websocket_closes_total", code="4404") == 1
+    codes = {dict(labels)["code"] for name, labels in metrics if name == "collab_websocket_closes_total"}
+    assert codes == {"1003", "4404"}
+
+
 async def test_a_stalled_store_shows_as_write_lag_and_queued_autosaves(
     make_server: ServerFactory,
 ) -> None:
