@@ -102,7 +102,9 @@ NEEDS: dict[Action, Role] = {
     Action.SEE_IN_DASHBOARD: Role.VIEWER,
 }
 
-SERVER_ACTIONS = frozenset({Action.SEE_EVERYONES_HISTORY, Action.MANAGE_USERS, Action.SEE_METRICS})
+SERVER_ACTIONS = frozenset(
+    {Action.SEE_EVERYONES_HISTORY, Action.MANAGE_USERS, Action.SEE_METRICS}
+)
 
 
 def owner_name(path: str) -> str:

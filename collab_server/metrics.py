@@ -55,7 +55,9 @@ class ServerCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Called by the registry on the event loop, for each scrape: reads only, never waits."""
         yield GaugeMetricFamily(
-            "collab_rooms_open", "Notebooks loaded in memory (open rooms).", len(self.rooms.open_rooms())
+            "collab_rooms_open",
+            "Notebooks loaded in memory (open rooms).",
+            len(self.rooms.open_rooms()),
         )
         yield GaugeMetricFamily(
             "collab_connections",

@@ -43,6 +43,14 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples[(name, tuple(sorted(labels.items())))]
 
 
+OUTCOMES = ("ok", "error", "interrupted", "aborted")
+NO_KERNELS = dict.fromkeys(("idle", "busy", "starting", "restarting", "dead"), 0.0)
+
+
+def kernels_by_state(samples: Samples) -> dict[str, float]:
+    return {state: value(samples, "collab_kernels", state=state) for state in NO_KERNELS}
+
+
 async def scrape(server: Server, user: str | None = "ada") -> Samples:
     response = await server.api("GET", "/metrics", user=user)
     assert response.code == 200, response.body
@@ -80,7 +88,7 @@ async def test_metrics_count_what_users_did(
     before = await scrape(server)
     assert value(before, "collab_rooms_open") == 0
     assert value(before, "collab_connections") == 0
-    assert value(before, "collab_kernels", state="idle") == 0
+    assert kernels_by_state(before) == NO_KERNELS
 
     notebook_id = await server.create_notebook("alice/m.ipynb", notebook(("run", "6 * 7")))
     async with YClient(server.ws_url(notebook_id), server.token("alice")) as alice:
@@ -105,13 +113,9 @@ async def test_metrics_count_what_users_did(
     assert value(after, "collab_updates_total", origin="server") > value(
         before, "collab_updates_total", origin="server"
     )  # the run's outputs and execution count
-    assert {s: value(after, "collab_executions_total", status=s) for s in
-            ("ok", "error", "interrupted", "aborted")} == {"ok": 1, "error": 0, "interrupted": 0,
-                                                          "aborted": 0}
-    assert {s: value(after, "collab_kernels", state=s) for s in
-            ("idle", "busy", "starting", "restarting", "dead")} == {"idle": 1, "busy": 0,
-                                                                   "starting": 0, "restarting": 0,
-                                                                   "dead": 0}
+    executions = {s: value(after, "collab_executions_total", status=s) for s in OUTCOMES}
+    assert executions == {"ok": 1, "error": 0, "interrupted": 0, "aborted": 0}
+    assert kernels_by_state(after) == {**NO_KERNELS, "idle": 1}
     assert value(after, "collab_kernel_spares") == 0
     assert value(after, "collab_failed_logins_total", reason="refused") == 1
     assert value(after, "collab_failed_logins_total", reason="throttled") == 0
@@ -122,6 +126,28 @@ async def test_metrics_count_what_users_did(
     # The client left: no connection, the room stays loaded until its idle timeout.
     await wait_until(lambda: server.services.rooms.connection_count() == 0)
     assert value(await scrape(server), "collab_connections") == 0
+
+
+async def test_a_busy_kernel_and_an_interrupted_run(server: Server) -> None:
+    server.services.users.get_or_create("ada", admin=True)
+    spin = notebook(("spin", "while True: pass"))
+    notebook_id = await server.create_notebook("alice/spin.ipynb", spin)
+    async with YClient(server.ws_url(notebook_id), server.token("alice")) as alice:
+        response = await server.api(
+            "POST", f"/api/notebooks/{notebook_id}/execute", {"cell_ids": ["spin"]}
+        )
+        assert response.code == 202, response.body
+        await alice.wait_for(lambda: kernel_state(alice).get("status") == "busy", timeout=TIMEOUT)
+        busy = await scrape(server)
+        assert kernels_by_state(busy) == {**NO_KERNELS, "busy": 1}
+        interrupted = await server.api("POST", f"/api/notebooks/{notebook_id}/kernel/interrupt")
+        assert interrupted.code == 204
+        await alice.wait_for(lambda: finished(alice, "spin"), timeout=TIMEOUT)
+        await alice.wait_for(lambda: kernel_state(alice).get("status") == "idle", timeout=TIMEOUT)
+    after = await scrape(server)
+    assert value(after, "collab_executions_total", status="interrupted") == 1
+    assert value(after, "collab_executions_total", status="ok") == 0
+    assert kernels_by_state(after) == {**NO_KERNELS, "idle": 1}
 
 
 async def test_websockets_the_server_closes_are_counted_by_code(server: Server) -> None:
@@ -142,8 +168,8 @@ async def test_websockets_the_server_closes_are_counted_by_code(server: Server) 
     metrics = await scrape(server)
     assert value(metrics, "collab_websocket_closes_total", code="1003") == 1
     assert value(metrics, "collab_websocket_closes_total", code="4404") == 1
-    codes = {dict(labels)["code"] for name, labels in metrics if name == "collab_websocket_closes_total"}
-    assert codes == {"1003", "4404"}
+    closes = [labels for name, labels in metrics if name == "collab_websocket_closes_total"]
+    assert {dict(labels)["code"] for labels in closes} == {"1003", "4404"}
 
 
 async def test_a_stalled_store_shows_as_write_lag_and_queued_autosaves(
@@ -200,7 +226,8 @@ async def test_only_admins_scrape_metrics_by_token_or_session(server: Server) ->
     assert (await server.api("GET", "/metrics", user="bob")).code == 403
     assert (await server.api("GET", "/metrics", user="ada")).code == 200
 
-    by_session = await server.api("GET", "/metrics", user=None, headers=session_cookie(server, "ada"))
+    adas_session = session_cookie(server, "ada", admin=True)
+    by_session = await server.api("GET", "/metrics", user=None, headers=adas_session)
     assert by_session.code == 200
     assert ("collab_rooms_open", ()) in parse(by_session.body)
     bobs_session = session_cookie(server, "bob")
@@ -254,10 +281,14 @@ def refuse_connections(database: str, refuse: bool) -> None:
     admin = create_engine(f"{POSTGRES}/test", isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(not refuse).lower()}'))
+            allow = "false" if refuse else "true"
+            conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {allow}'))
             if refuse:
                 conn.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"),
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :d"
+                    ),
                     {"d": database},
                 )
     finally:
@@ -278,7 +309,7 @@ async def test_health_answers_503_while_the_database_refuses_connections(
         body = json.loads(response.body)
         assert body == {
             "status": "failing",
-            "checks": {"database": "unreachable", "store": "unreachable", "executions": "unreachable"},
+            "checks": dict.fromkeys(("database", "store", "executions"), "unreachable"),
         }
         assert postgres_database not in response.body.decode()  # no URL, no driver message
     finally:
