@@ -9,10 +9,12 @@ import secrets
 import socket
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
+from tornado.httpclient import AsyncHTTPClient
 from tornado.web import create_signed_value
 
 from auth.pam import PAMAuthenticator
@@ -20,6 +22,8 @@ from collab_server.handlers.base import SESSION_COOKIE
 from collab_server.health import DatabaseHealth
 from tests.auth.unix_users import UnixUsers, throwaway_unix_users
 from tests.conftest import Server, ServerFactory, wait_until
+from tests.faults.server_process import ServerProcess
+from tests.interop.node_client import unused_port
 from tests.server.test_kernels import finished, kernel_state, notebook
 from tests.webclient import WebClient
 from tests.yclient import YClient
@@ -361,3 +365,26 @@ async def test_a_database_that_never_answers_is_reported_as_timeout_without_pili
         listener.close()
         health.close()
         engine.dispose()
+
+
+@pytest.mark.parametrize("authenticate", [True, False])
+async def test_the_command_line_option_reaches_metrics(tmp_path: Path, authenticate: bool) -> None:
+    """``collab-server --CollabServer.authenticate_metrics=False``, as a real process."""
+    server = ServerProcess(
+        tmp_path / "notebooks",
+        tmp_path / "data",
+        unused_port(),
+        tmp_path / "server.log",
+        {"CollabServer.authenticate_metrics": authenticate},
+    )
+    await server.start()
+    try:
+        client = AsyncHTTPClient()
+        metrics = await client.fetch(f"{server.url}/metrics", raise_error=False)
+        health = await client.fetch(f"{server.url}/health", raise_error=False)
+    finally:
+        await server.stop()
+    assert metrics.code == (401 if authenticate else 200), metrics.body
+    if not authenticate:
+        assert value(parse(metrics.body), "collab_rooms_open") == 0
+    assert health.code == 200
