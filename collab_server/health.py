@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine, text
 
@@ -14,10 +14,12 @@ log = logging.getLogger(__name__)
 class DatabaseHealth:
     """Runs ``SELECT 1`` through each engine, in threads of its own, within a timeout.
 
-    A check that has not answered within ``timeout`` reports "timeout"; while
-    it still hangs, later checks of that engine report "timeout" at once
-    instead of tying up another thread. ``close()`` lets the threads go
-    without waiting for a hung one.
+    Checks asked for while one is running share it (two load balancers
+    probing at once get one query). A check that has not answered within
+    ``timeout`` of its start reports "timeout"; while it still hangs, later
+    checks of that engine report "timeout" too instead of tying up another
+    thread. ``close()`` lets the threads go without waiting for a hung one.
+    Call ``check`` from one event loop.
 
     Args:
         engines: what to check, by the name reported ("database", "store", ...).
@@ -28,7 +30,8 @@ class DatabaseHealth:
         self.engines = engines
         self.timeout = timeout
         self._executor = ThreadPoolExecutor(len(engines) or 1, thread_name_prefix="health")
-        self._running: dict[str, Future[None]] = {}
+        # name -> (the check running or last run, loop.time() it started)
+        self._checks: dict[str, tuple[asyncio.Future[None], float]] = {}
 
     async def check(self) -> dict[str, str]:
         """``{name: "ok" | "unreachable" | "timeout"}`` for every engine, checked at once."""
@@ -37,13 +40,16 @@ class DatabaseHealth:
         return dict(zip(names, results))
 
     async def _check(self, name: str) -> str:
-        running = self._running.get(name)
-        if running is not None and not running.done():
-            return "timeout"
-        future = self._executor.submit(_select_one, self.engines[name])
-        self._running[name] = future
+        loop = asyncio.get_running_loop()
+        last = self._checks.get(name)
+        if last is None or last[0].done():
+            future = asyncio.wrap_future(self._executor.submit(_select_one, self.engines[name]))
+            future.add_done_callback(_retrieve)
+            last = self._checks[name] = (future, loop.time())
+        future, started = last
         try:
-            await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+            remaining = max(0.0, started + self.timeout - loop.time())
+            await asyncio.wait_for(asyncio.shield(future), remaining)
         except TimeoutError:
             log.warning("health: the %s database did not answer within %gs", name, self.timeout)
             return "timeout"
@@ -54,6 +60,12 @@ class DatabaseHealth:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Mark the error of a check nobody awaits any more as seen (the next check runs anew)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _select_one(engine: Engine) -> None:
