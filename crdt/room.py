@@ -82,7 +82,7 @@ class Room:
         counters: RoomCounters | None = None,
     ) -> None:
         self.room_id = room_id
-        self.counters = counters or RoomCounters()
+        self.counters = counters if counters is not None else RoomCounters()
         self.doc = doc
         self.notebook = YNotebook(doc)
         self.seed_client_id = seed_client_id
