@@ -11,14 +11,15 @@ admin status. A login either yields an :class:`AuthenticatedUser` or raises
 from __future__ import annotations
 
 import asyncio
+import collections
 from dataclasses import dataclass, replace
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from traitlets import Set, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .identity import User
-from .users import NAME_PATTERN, Users
+from .users import NAME_PATTERN, LoginConflict, Users
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,11 @@ class Authenticator(LoggingConfigurable, Generic[AttemptT]):
         Unicode(), config=True, help="Users who are admins (manage users, groups, all notebooks)."
     )
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.failed_logins: collections.Counter[str] = collections.Counter()
+        """Logins :meth:`log_in` refused since start, by reason (see :func:`failure_reason`)."""
+
     async def get_authenticated_user(self, attempt: AttemptT) -> AuthenticatedUser:
         """Authenticate, normalize, check the lists: the one path every login takes.
 
@@ -116,8 +122,12 @@ class Authenticator(LoggingConfigurable, Generic[AttemptT]):
         nobody gets alice's rights by claiming her name. Raises LoginRefused,
         or LoginConflict when the account cannot be used.
         """
-        authenticated = await self.get_authenticated_user(attempt)
-        return await asyncio.to_thread(self._account, authenticated, users)
+        try:
+            authenticated = await self.get_authenticated_user(attempt)
+            return await asyncio.to_thread(self._account, authenticated, users)
+        except (LoginRefused, LoginConflict) as e:
+            self.failed_logins[failure_reason(e)] += 1
+            raise
 
     def _account(self, authenticated: AuthenticatedUser, users: Users) -> User:
         if authenticated.provider != "oauth":
@@ -167,6 +177,15 @@ class Authenticator(LoggingConfigurable, Generic[AttemptT]):
 
     async def stop(self) -> None:
         """Called once when the server stops."""
+
+
+def failure_reason(error: LoginRefused | LoginConflict) -> str:
+    """Why a login failed, in a word: "throttled", "unavailable" or "refused"."""
+    if isinstance(error, LoginThrottled):
+        return "throttled"
+    if isinstance(error, LoginUnavailable):
+        return "unavailable"
+    return "refused"
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,7 @@ class Action(enum.Enum):
     SEE_IN_DASHBOARD = "see in a dashboard"  # a student's notebook, for their tutor
     SEE_EVERYONES_HISTORY = "see everyone's history"  # across the server
     MANAGE_USERS = "manage users"  # users, groups, admins
+    SEE_METRICS = "see metrics"  # the server's /metrics (rooms, kernels, logins...)
 
 
 # The least role each notebook action needs.
@@ -101,7 +102,9 @@ NEEDS: dict[Action, Role] = {
     Action.SEE_IN_DASHBOARD: Role.VIEWER,
 }
 
-SERVER_ACTIONS = frozenset({Action.SEE_EVERYONES_HISTORY, Action.MANAGE_USERS})
+SERVER_ACTIONS = frozenset(
+    {Action.SEE_EVERYONES_HISTORY, Action.MANAGE_USERS, Action.SEE_METRICS}
+)
 
 
 def owner_name(path: str) -> str:

@@ -18,7 +18,19 @@ from typing import Any
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from traitlets import Dict, Float, Integer, List, Set, TraitError, Type, Unicode, default, validate
+from traitlets import (
+    Bool,
+    Dict,
+    Float,
+    Integer,
+    List,
+    Set,
+    TraitError,
+    Type,
+    Unicode,
+    default,
+    validate,
+)
 from traitlets.config import Application, Configurable
 
 from auth.authenticator import Authenticator
@@ -289,6 +301,14 @@ class CollabServer(Application):
         except ValueError as e:
             raise TraitError(f"CollabServer.trusted_proxies: {e}") from None
         return entries
+
+    authenticate_metrics = Bool(
+        True,
+        config=True,
+        help="Whether /metrics needs an admin's token or session (as JupyterHub's does). "
+        "False lets anyone who can reach the server read it: only for a port that a "
+        "firewall or proxy keeps to the monitoring system.",
+    )
 
     @default("log_level")
     def _log_level_default(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ from auth.authenticator import Authenticator, PasswordAuthenticator
 from auth.oauth import OAuthenticator
 from web import STATIC as WEB_STATIC
 
-from .handlers import admin, app, kernels, login, notebooks, pages, presence, room, sharing
+from .handlers import admin, app, kernels, login, notebooks, ops, pages, presence, room, sharing
 from .handlers import files as file_downloads
+from .metrics import server_registry
 from .proxies import TrustedProxies
 from .services import Services
 
@@ -138,6 +140,13 @@ def make_app(
         "history": services.history,
     }
     people = {**api, "authorizer": authorizer, "classroom": services.classroom}
+    closes: collections.Counter[int] = collections.Counter()  # WebSockets we closed, by code
+    scrape = {
+        **api,
+        "authorizer": authorizer,
+        "registry": server_registry(services, closes),
+        "authenticate": services.settings.authenticate_metrics,
+    }
     routes: list[Any] = [
         (r"/", app.ListPage, app_page),
         (rf"/notebooks/{NOTEBOOK_ID}", app.NotebookPage, app_page),
@@ -146,6 +155,8 @@ def make_app(
         (r"/assets/(.*)", web.StaticFileHandler, {"path": str(WEB_STATIC)}),
         (r"/share/(?P<code>[A-Za-z0-9_-]{16,64})", sharing.ShareLinkPage, link_page),
         *login_routes(services.authenticators, logins),
+        (r"/metrics", ops.MetricsHandler, scrape),
+        (r"/health", ops.HealthHandler, {"health": services.health}),
         (r"/api/user", notebooks.WhoAmIHandler, api),
         (rf"/api/contents{PATH}", notebooks.ContentsHandler, files),
         (rf"/api/files{PATH}", file_downloads.FileDownloadHandler, files),
@@ -205,6 +216,7 @@ def make_app(
                 "allowed_origins": frozenset(o.lower().rstrip("/") for o in allowed_origins),
                 "max_send_buffer": max_send_buffer,
                 "session_days": session_days,
+                "closes": closes,
             },
         ),
     ]

@@ -33,6 +33,7 @@ from kernels.running import NotebookKernels
 from .access import Authorizer
 from .classroom import Classroom
 from .database import is_sqlite, open_engine
+from .health import DatabaseHealth
 from .live import LiveSockets
 from .notebooks import Notebooks
 
@@ -58,6 +59,7 @@ class Settings:
     executions_url: str = ""
     kernel_pool: KernelPool | None = None  # configured by the CLI; default KernelPool()
     max_output_bytes: int = 1024 * 1024
+    authenticate_metrics: bool = True  # False: /metrics answers anyone
 
     def resolved_db_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'collab.db'}"
@@ -128,6 +130,9 @@ class Services:
         self.executions_db: Engine = open_engine(
             settings.resolved_executions_url(), settings.sqlite_synchronous
         )
+        self.health = DatabaseHealth(
+            {"database": self.db, "store": self.store_db, "executions": self.executions_db}
+        )
         self.cookie_secret = settings.cookie_secret or load_cookie_secret(settings.data_dir)
         self.users = Users(self.db)
         self.tokens = Tokens(self.db)
@@ -189,6 +194,7 @@ class Services:
 
     async def stop(self) -> None:
         await self._stack.aclose()
+        self.health.close()
         self.db.dispose()
         self.store_db.dispose()
         self.executions_db.dispose()

@@ -46,6 +46,18 @@ class RoomSettings:
     checkpoint_dir: Path = Path("checkpoints")
 
 
+@dataclass
+class RoomCounters:
+    """Changes applied to the documents of every room sharing these counters, since they began.
+
+    Plain integers, only ever increased, read by whoever reports on the
+    server (its ``/metrics``).
+    """
+
+    client_updates: int = 0  # updates sent by clients and applied to a document
+    server_updates: int = 0  # changes made by the server: outputs, files reloaded from disk
+
+
 class Room:
     """A notebook's shared document and everyone connected to it.
 
@@ -67,8 +79,10 @@ class Room:
         autosaver: Autosaver,
         tail_updates: int = 0,
         snapshot_bytes: int = 0,
+        counters: RoomCounters | None = None,
     ) -> None:
         self.room_id = room_id
+        self.counters = counters if counters is not None else RoomCounters()
         self.doc = doc
         self.notebook = YNotebook(doc)
         self.seed_client_id = seed_client_id
@@ -220,6 +234,9 @@ class Room:
         sender = self._sender
         if sender is None:
             self.admission.document_changed()
+            self.counters.server_updates += 1
+        else:
+            self.counters.client_updates += 1
         message = protocol.sync_update(update)
         stored = self.store.append(self.room_id, update, sender.username if sender else None)
         stored.add_done_callback(lambda f: self._send_if_durable(f, None, message, sender, update=True))

@@ -23,7 +23,7 @@ from . import notebook_io
 from .autosave import Autosaver
 from .channel import Connection
 from .hooks import Hooks, Unregister
-from .room import Room, RoomSettings
+from .room import Room, RoomCounters, RoomSettings
 from .store import UpdateStore
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class RoomManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._checking_disk = False
         self.autosaver = Autosaver(settings.autosave_share)
+        self.counters = RoomCounters()  # shared by every room this manager opens
         # Called with each room once it is open, before anyone joins it.
         self._on_opened: Hooks[Room] = Hooks("room opened")
         self._ticker: asyncio.Task[None] | None = None
@@ -100,6 +101,10 @@ class RoomManager:
 
     def open_rooms(self) -> list[Room]:
         return [r for r in (self.get(i) for i in list(self._rooms)) if r is not None]
+
+    def connection_count(self) -> int:
+        """Clients connected to every open room."""
+        return sum(len(room.connections) for room in self.open_rooms())
 
     async def join(self, room_id: str, conn: Connection) -> Room:
         """Open the room if needed and add ``conn`` to it.
@@ -146,6 +151,7 @@ class RoomManager:
             room = Room(
                 room_id, doc, seed.client_id, path, seed.disk_hash, self.store, self.worker,
                 self.settings, self.autosaver, snapshot_bytes=len(seed.update),
+                counters=self.counters,
             )
             log.info("room %s: seeded from %s", room_id, path)
             await self._on_opened.run(room)
@@ -157,7 +163,7 @@ class RoomManager:
         room = Room(
             room_id, doc, stored.seed_client_id, path, stored.disk_hash, self.store, self.worker,
             self.settings, self.autosaver, tail_updates=len(stored.tail),
-            snapshot_bytes=len(stored.snapshot),
+            snapshot_bytes=len(stored.snapshot), counters=self.counters,
         )
         room.pending_hash = stored.pending_hash
         await asyncio.to_thread(notebook_io.remove_stale_temporaries, str(path))

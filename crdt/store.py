@@ -107,6 +107,16 @@ class UpdateStore:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # time.monotonic() when the oldest operation queued / being committed was submitted
+        self._queued_since: float | None = None
+        self._committing_since: float | None = None
+
+    def write_lag(self) -> float:
+        """Seconds the oldest operation not yet committed has waited (0 when all is written)."""
+        oldest = self._committing_since
+        if oldest is None:
+            oldest = self._queued_since
+        return 0.0 if oldest is None else time.monotonic() - oldest
 
     async def start(self) -> None:
         await self._run(metadata.create_all)
@@ -144,6 +154,8 @@ class UpdateStore:
         if self._stopping:
             raise RuntimeError("update store is stopped")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if not self._queue:
+            self._queued_since = time.monotonic()
         self._queue.append((op, future))
         self._wakeup.set()
         return future
@@ -157,7 +169,11 @@ class UpdateStore:
             self._wakeup.clear()
             batch, self._queue = self._queue, []
             if batch:
-                await self._commit(batch)
+                self._committing_since, self._queued_since = self._queued_since, None
+                try:
+                    await self._commit(batch)
+                finally:
+                    self._committing_since = None
 
     async def _commit(self, batch: list[tuple[_Op | _Append, asyncio.Future[Any]]]) -> None:
         def in_thread() -> list[Any]:

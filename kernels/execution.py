@@ -89,6 +89,7 @@ from .runs import FinalStatus, RunQueue
 log = logging.getLogger(__name__)
 
 KernelState = Literal["idle", "busy", "starting", "restarting", "dead"]
+KERNEL_STATES: tuple[KernelState, ...] = ("idle", "busy", "starting", "restarting", "dead")
 
 
 # ---- the executor -----------------------------------------------------------------------------
@@ -411,6 +412,7 @@ __all__ = [
     "Executor",
     "FinalStatus",
     "KernelHandle",
+    "KERNEL_STATES",
     "KernelState",
     "KernelUnavailable",
     "NotACodeCell",

@@ -19,6 +19,7 @@ Queries, exports and "rebuild as notebook" are in :mod:`kernels.history`.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -180,6 +181,8 @@ class ExecutionLog:
         """Commits that failed and were retried or split up."""
         self.dropped = 0
         """Executions the database refused (each one is in the server log)."""
+        self.finished: collections.Counter[str] = collections.Counter()
+        """``record_finished`` calls since start, by final status (the runner makes one a run)."""
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="execution-log")
         self._last_ns = 0
         self._batch = _Batch()
@@ -318,6 +321,7 @@ class ExecutionLog:
         if status not in FINAL_STATUSES:
             raise ValueError(f"not a final execution status: {status!r}")
         self._check_running()
+        self.finished[status] += 1
         batch = self._batch
         row = batch.inserts.get(execution_id)
         if row is None:

@@ -23,7 +23,7 @@ from crdt.room import Room
 from crdt.rooms import RoomManager
 
 from .errors import KernelError, KernelUnavailable, NoSuchKernel
-from .execution import ExecutionSink, Executor
+from .execution import KERNEL_STATES, ExecutionSink, Executor, KernelState
 from .outputs import NotebookWriter
 from .pool import KernelOwner, KernelPool, ManagedKernel
 
@@ -220,6 +220,18 @@ class NotebookKernels:
             "busy": session.executor.busy,
             "runs_as": kernel.identity.user,
         }
+
+    def states(self) -> dict[KernelState, int]:
+        """How many notebooks' kernels are in each state (every state listed, zeros too).
+
+        "starting" counts kernels being started for a first run request;
+        the others are the executor's view of the kernel (as in the document).
+        """
+        counts: dict[KernelState, int] = dict.fromkeys(KERNEL_STATES, 0)
+        for session in self._sessions.values():
+            counts[session.executor.kernel_status] += 1
+        counts["starting"] += sum(1 for n in self._starting if n not in self._sessions)
+        return counts
 
     def relocated(self, notebook_id: str, path: str) -> None:
         """The notebook was renamed: later executions record the new path."""

@@ -15,6 +15,7 @@ with 4409 so that it resyncs.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import logging
 import struct
@@ -105,6 +106,7 @@ class RoomHandler(websocket.WebSocketHandler):
     allowed_origins: frozenset[str]
     max_send_buffer: int
     session_days: float
+    closes: collections.Counter[int]
     user: User
     role: Role
     room: Room | None = None
@@ -118,7 +120,9 @@ class RoomHandler(websocket.WebSocketHandler):
         allowed_origins: frozenset[str],
         max_send_buffer: int,
         session_days: float,
+        closes: collections.Counter[int],
     ) -> None:
+        """``closes`` counts the sockets the server closes, by close code (for /metrics)."""
         self.rooms = rooms
         self.identity = identity
         self.authorizer = authorizer
@@ -126,6 +130,7 @@ class RoomHandler(websocket.WebSocketHandler):
         self.allowed_origins = allowed_origins
         self.max_send_buffer = max_send_buffer
         self.session_days = session_days
+        self.closes = closes
         self._queued_bytes = 0
         self._outbox: list[bytes] | None = None  # frames waiting for the end of this pass
         self._closed = False
@@ -311,6 +316,8 @@ class RoomHandler(websocket.WebSocketHandler):
             return
         self._write_outbox()  # what was sent before the close frame goes first
         self._closed = True
+        if code is not None:
+            self.closes[code] += 1
         self.live.discard(self)
         super().close(code, reason)
         if self.room is not None:

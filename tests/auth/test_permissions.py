@@ -63,6 +63,7 @@ TABLE: dict[Action, tuple[object, ...]] = {
     Action.SEE_IN_DASHBOARD: (H, A, A, A, A, A),
     Action.SEE_EVERYONES_HISTORY: (D, D, D, D, A, D),
     Action.MANAGE_USERS: (D, D, D, D, A, D),
+    Action.SEE_METRICS: (D, D, D, D, A, D),
 }
 
 

@@ -110,19 +110,20 @@ class Row:
     endpoint: str  # as the README writes it, query strings left out
     expected: dict[str, int]
     build: Builder
+    anonymous: int = 401  # without any credentials
 
 
 MATRIX: dict[str, Row] = {}
 
 
-def row(endpoint: str, expected: str) -> Callable[[Builder], Builder]:
+def row(endpoint: str, expected: str, anonymous: int = 401) -> Callable[[Builder], Builder]:
     """Register a row: ``expected`` lists the statuses for none viewer editor owner admin tutor."""
     statuses = [int(s) for s in expected.split()]
     assert len(statuses) == len(ROLES), endpoint
 
     def register(build: Builder) -> Builder:
         assert endpoint not in MATRIX, endpoint
-        MATRIX[endpoint] = Row(endpoint, dict(zip(ROLES, statuses)), build)
+        MATRIX[endpoint] = Row(endpoint, dict(zip(ROLES, statuses)), build, anonymous)
         return build
 
     return register
@@ -401,6 +402,16 @@ async def _students(ctx: Context, role: str) -> Request:
     return Request("GET", "/api/tutor/students")
 
 
+@row("GET /metrics", "403 403 403 403 200 403")
+async def _metrics(ctx: Context, role: str) -> Request:
+    return Request("GET", "/metrics")
+
+
+@row("GET /health", "200 200 200 200 200 200", anonymous=200)
+async def _health(ctx: Context, role: str) -> Request:
+    return Request("GET", "/health")
+
+
 @row("WS /api/rooms/<notebook id>", "404 101 101 101 101 101")
 async def _room(ctx: Context, role: str) -> Request:
     return Request("WS", f"/api/rooms/{ctx.notebook_id}")
@@ -462,9 +473,10 @@ async def context(make_server: ServerFactory) -> Context:
     return Context(server, notebook_id, execution_ids)
 
 
-def anonymous_status(method: str) -> set[int]:
-    """Without credentials: 401 (README), whatever the method (no cookie, no XSRF check)."""
-    return {401}
+def anonymous_status(spec: Row) -> set[int]:
+    """Without credentials: 401 (README), whatever the method (no cookie, no XSRF check);
+    200 for ``/health``, which load balancers call without any."""
+    return {spec.anonymous}
 
 
 async def test_authorization_matrix(context: Context) -> None:
@@ -478,7 +490,7 @@ async def test_authorization_matrix(context: Context) -> None:
             code, body = await call(server, request, USERS[role])
             expected = spec.expected.get(role)
             ok = (
-                code in anonymous_status(request.method)
+                code in anonymous_status(spec)
                 if role == "anonymous"
                 else code == expected
             )

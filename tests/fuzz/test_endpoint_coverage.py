@@ -77,14 +77,15 @@ def concrete(endpoint: str) -> tuple[str, str]:
 
 
 def routes(server: Server) -> list[tuple[str, str, type[web.RequestHandler]]]:
-    """(method, URL pattern, handler) of every API route the server serves."""
+    """(method, URL pattern, handler) of every API route the server serves (with the
+    operators' ``/metrics`` and ``/health``)."""
     app = server.http.request_callback
     assert isinstance(app, web.Application)
     out = []
     for rule in app.wildcard_router.rules:
         pattern = rule.matcher.regex.pattern  # type: ignore[attr-defined]
         handler = rule.target
-        if not pattern.startswith("/api/"):
+        if not pattern.startswith(("/api/", "/metrics", "/health")):
             continue
         for method in ("get", "put", "post", "patch", "delete"):
             if getattr(handler, method) is not getattr(web.RequestHandler, method):
