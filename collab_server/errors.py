@@ -31,6 +31,11 @@ from crdt.errors import (
     StaleClient,
 )
 
+
+class StartupError(Exception):
+    """The server or a subcommand cannot start: ``main()`` prints it as one line and exits 1."""
+
+
 # WebSocket close codes (4000-4999 are for applications).
 WS_GOING_AWAY = 1001
 WS_UNSUPPORTED_DATA = 1003

@@ -13,6 +13,7 @@ from web import STATIC as WEB_STATIC
 
 from .handlers import admin, app, kernels, login, notebooks, pages, presence, room, sharing
 from .handlers import files as file_downloads
+from .logs import log_request
 from .services import Services
 
 ROOM_ID = r"(?P<room_id>[0-9a-f]{32})"
@@ -180,6 +181,7 @@ def make_app(
         "static_path": str(HERE / "static"),
         "default_handler_class": pages.NotFoundHandler,
         "default_handler_args": page,
+        "log_function": log_request,
         **tornado_settings,
     }
     return web.Application(routes, **settings)
