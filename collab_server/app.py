@@ -177,6 +177,7 @@ class CollabServer(Application):
         "log-level": "Application.log_level",
     }
     flags = {
+        **Application.flags,  # --show-config, --show-config-json
         "debug": ({"Application": {"log_level": logging.DEBUG}}, "Log everything."),
         "generate-config": (
             {"CollabServer": {"generate_config": True}},
@@ -421,6 +422,8 @@ def main(argv: list[str] | None = None) -> None:
     except StartupError as e:
         print(f"collab-server: {e}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:  # Ctrl-C before the server's own handler is installed
+        sys.exit(128 + signal.SIGINT)
     except BrokenPipeError:
         # The reader went away (`collab-server --help-all | head`): stop quietly, as a
         # program killed by SIGPIPE does, without a second error when Python flushes

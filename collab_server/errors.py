@@ -33,7 +33,11 @@ from crdt.errors import (
 
 
 class StartupError(Exception):
-    """The server or a subcommand cannot start: ``main()`` prints it as one line and exits 1."""
+    """The server cannot start, or a subcommand cannot do what it was asked.
+
+    ``main()`` prints it as ``collab-server: <message>`` on stderr and exits 1, so the
+    message is one line an operator can act on; no traceback.
+    """
 
 
 # WebSocket close codes (4000-4999 are for applications).
