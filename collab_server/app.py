@@ -48,7 +48,10 @@ class ServerConfig(Configurable):
     """Settings shared by the server and its admin subcommands."""
 
     config_file = Unicode(
-        "collab_server_config.py", config=True, help="Configuration file to load, if it exists."
+        "collab_server_config.py",
+        config=True,
+        help="Configuration file to load. The default one may be absent; one named with "
+        "--config must exist.",
     )
     root_dir = Unicode(
         "notebooks", config=True, help="Folder holding the notebooks (created if missing)."

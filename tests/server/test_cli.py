@@ -204,6 +204,14 @@ def test_a_config_file_that_fails_is_one_line(tmp_path: Path) -> None:
     )
 
 
+def test_a_bad_option_value_is_one_log_line(tmp_path: Path) -> None:
+    done = run(tmp_path, "--port=abc")
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert TEXT_LINE.match(line) and line.startswith("[C ")
+    assert "The 'port' trait of a CollabServer instance expected an int" in line
+
+
 # ---- the port and the data folder ----------------------------------------------------
 
 
