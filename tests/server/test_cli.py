@@ -23,8 +23,12 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from collab_server.logs import access_level
+from tests.auth.unix_users import UnixUsers, throwaway_unix_users
 
 REPO = Path(__file__).resolve().parents[2]
 COMMAND = [sys.executable, "-m", "collab_server"]
@@ -118,6 +122,11 @@ class Server:
         assert self.process.stdout is not None
         self.process.stdout.close()
         return code
+
+
+@pytest.fixture
+def unix_users() -> Iterator[UnixUsers]:
+    yield from throwaway_unix_users()
 
 
 @contextmanager
@@ -249,6 +258,73 @@ def test_a_killed_server_leaves_no_stale_lock(tmp_path: Path) -> None:
         first.process.wait(timeout=30)
         with server(tmp_path) as second:
             assert (tmp_path / "data" / "server.lock").read_text() == f"{second.pid}\n"
+
+
+def lock_holders(lock: Path) -> set[int]:
+    """Pids of every process with ``lock`` open."""
+    holders = set()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) == str(lock) for fd in fd_dir.iterdir()):
+                holders.add(int(fd_dir.parent.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return holders
+
+
+def descendants(pid: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def test_kernels_and_workers_never_hold_the_lock(
+    dirs: tuple[Path, Path], unix_users: UnixUsers
+) -> None:
+    """Only the server holds it: a kernel outliving a killed server cannot block a restart."""
+    folder = dirs[0].parent  # 0711: the kernel's account can reach its notebook folder
+    tina, _ = unix_users.add_user()
+    assert run(folder, "user", "add", tina, "--create").returncode == 0
+    token = run(folder, "token", "create", tina).stdout.strip()
+    notebook = {
+        "cells": [
+            {"cell_type": "code", "id": "c1", "source": "1 + 1", "metadata": {},
+             "outputs": [], "execution_count": None},
+        ],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+    }  # fmt: skip
+    with server(folder) as running:
+
+        def api(method: str, path: str, body: object = None) -> Any:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{running.port}{path}",
+                method=method,
+                data=json.dumps(body).encode() if body is not None else None,
+                headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.loads(response.read() or b"null")
+
+        made = api("PUT", f"/api/contents/{tina}/a.ipynb", {"type": "notebook", "content": notebook})
+        api("POST", f"/api/notebooks/{made['id']}/execute", {"cell_ids": ["c1"]})
+
+        def ran() -> bool:
+            runs = api("GET", f"/api/notebooks/{made['id']}/history")["executions"]
+            return bool(runs) and runs[0]["status"] == "ok"
+
+        wait_for(ran, "the cell to run", timeout=120)
+        children = descendants(running.pid)
+        assert children  # the kernel (and the notebook worker) run beside the server
+        assert lock_holders(folder / "data" / "server.lock") == {running.pid}
 
 
 # ---- admin subcommands need the server's data -----------------------------------------
