@@ -297,10 +297,10 @@ class CollabServer(Application):
     )
 
     generate_config = Bool(
-        False, config=True, help="Write a commented configuration file with every option, and exit."
+        False, config=True, help="Write a commented configuration file with every option; exit."
     )
     answer_yes = Bool(
-        False, config=True, help="Overwrite an existing file with --generate-config, without asking."
+        False, config=True, help="With --generate-config, overwrite an existing file unasked."
     )
     log_style = Enum(
         LOG_STYLES,

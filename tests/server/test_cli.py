@@ -230,7 +230,9 @@ def test_a_busy_port_is_one_line(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         done = run(tmp_path, f"--port={port}", *QUICK)
-    assert one_line(done) == f"collab-server: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert one_line(done) == (
+        f"collab-server: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
     assert not (tmp_path / "data" / "collab.db").exists()  # failed before opening anything
 
 
@@ -314,7 +316,9 @@ def test_kernels_and_workers_never_hold_the_lock(
             with urllib.request.urlopen(request, timeout=60) as response:
                 return json.loads(response.read() or b"null")
 
-        made = api("PUT", f"/api/contents/{tina}/a.ipynb", {"type": "notebook", "content": notebook})
+        made = api(
+            "PUT", f"/api/contents/{tina}/a.ipynb", {"type": "notebook", "content": notebook}
+        )
         api("POST", f"/api/notebooks/{made['id']}/execute", {"cell_ids": ["c1"]})
 
         def ran() -> bool:
@@ -348,7 +352,9 @@ def test_subcommands_refuse_a_folder_without_server_data(tmp_path: Path) -> None
 def test_token_create_needs_an_existing_user(tmp_path: Path) -> None:
     assert run(tmp_path, "user", "add", "bob", "--create").returncode == 0
     line = one_line(run(tmp_path, "token", "create", "bbo"))
-    assert line == "collab-server: no user named 'bbo': add them first with `collab-server user add bbo`"
+    assert line == (
+        "collab-server: no user named 'bbo': add them first with `collab-server user add bbo`"
+    )
     assert "bbo" not in run(tmp_path, "user", "list").stdout
     made = run(tmp_path, "token", "create", "bob")
     assert made.returncode == 0 and len(made.stdout.strip()) == 64
@@ -365,9 +371,8 @@ def test_subcommands_check_a_database_url_holds_the_server_tables(tmp_path: Path
     # Nothing listens on port 1 of the loopback: refused at once.
     down = "postgresql+psycopg://collab:secret@127.0.0.1:1/collab"
     line = one_line(run(tmp_path, "user", "list", f"--db-url={down}"))
-    assert line.startswith(
-        "collab-server: cannot open the database postgresql+psycopg://collab:***@127.0.0.1:1/collab: "
-    )
+    shown = "postgresql+psycopg://collab:***@127.0.0.1:1/collab"
+    assert line.startswith(f"collab-server: cannot open the database {shown}: ")
     assert "secret" not in line
     assert not (tmp_path / "data").exists()
 
@@ -376,7 +381,8 @@ def test_subcommands_check_a_database_url_holds_the_server_tables(tmp_path: Path
 
 
 def test_access_levels() -> None:
-    levels = {code: access_level(code) for code in (200, 302, 304, 400, 401, 403, 404, 429, 500, 503)}
+    codes = (200, 302, 304, 400, 401, 403, 404, 429, 500, 503)
+    levels = {code: access_level(code) for code in codes}
     assert levels == {
         200: 20, 302: 20, 304: 20, 401: 20, 404: 20,
         400: 30, 403: 30, 429: 30,
