@@ -364,8 +364,7 @@ class CollabServer(Application):
             self.subapp.start()
             return
         logging.config.dictConfig(self.get_default_logging_config())
-        with DataDirLock(Path(ServerConfig(parent=self).data_dir).absolute()):
-            asyncio.run(self.serve())
+        asyncio.run(self.serve())
 
     async def serve(self) -> None:
         """Run until SIGINT or SIGTERM, then save every open notebook and exit."""
@@ -374,7 +373,8 @@ class CollabServer(Application):
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         sockets = listen(self.ip, self.port)  # before anything starts: a busy port fails fast
-        async with Services(self.settings()) as services:
+        data_dir = Path(ServerConfig(parent=self).data_dir).absolute()
+        async with DataDirLock(data_dir), Services(self.settings()) as services:
             app = make_app(
                 services,
                 max_send_buffer=self.max_send_buffer,

@@ -15,9 +15,9 @@ LOCK_NAME = "server.lock"
 class DataDirLock:
     """Held by a running server, from before it opens a database until it exits.
 
-    ``with DataDirLock(data_dir):`` creates the folder (mode 0700) if missing, takes
-    the lock and writes this process's pid into the file; a second server on the
-    same folder gets ``StartupError`` naming the first one's pid. The kernel drops
+    ``with DataDirLock(data_dir):`` (or ``async with``) creates the folder (mode
+    0700) if missing, takes the lock and writes this process's pid into the file;
+    a second server on the same folder gets ``StartupError`` naming the first one's pid. The kernel drops
     the lock when the process dies, even by SIGKILL, so a stale file never blocks a
     restart. The descriptor is not inherited by kernels or worker processes (they
     are started with exec), so they never keep the lock alive. Admin subcommands
@@ -61,6 +61,18 @@ class DataDirLock:
     def __enter__(self) -> DataDirLock:
         self.acquire()
         return self
+
+    async def __aenter__(self) -> DataDirLock:
+        """As ``__enter__`` (the lock is never waited for), for ``async with`` lists."""
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
 
     def __exit__(
         self,

@@ -233,7 +233,7 @@ def test_a_busy_port_is_one_line(tmp_path: Path) -> None:
     assert one_line(done) == (
         f"collab-server: cannot listen on 127.0.0.1:{port}: Address already in use"
     )
-    assert not (tmp_path / "data" / "collab.db").exists()  # failed before opening anything
+    assert not (tmp_path / "data").exists()  # failed before the lock or any database
 
 
 def test_one_server_per_data_folder(tmp_path: Path) -> None:
