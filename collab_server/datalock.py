@@ -19,9 +19,10 @@ class DataDirLock:
     0700) if missing, takes the lock and writes this process's pid into the file;
     a second server on the same folder gets ``StartupError`` naming the first
     one's pid. The kernel drops the lock when the process dies, even by SIGKILL,
-    so a stale file never blocks a restart. The descriptor is not inherited by kernels or worker processes (they
-    are started with exec), so they never keep the lock alive. Admin subcommands
-    do not take it: they are meant to run while the server does.
+    so a stale file never blocks a restart. The descriptor is not inherited by
+    kernels or worker processes (they are started with exec), so they never keep
+    the lock alive. Admin subcommands do not take it: they are meant to run while
+    the server does.
     """
 
     def __init__(self, data_dir: Path) -> None:
