@@ -385,7 +385,9 @@ class OursServer(Server):
                 raise RuntimeError(f"{' '.join(argv)}: {err.decode()}")
             return out.decode().strip()
 
-        await run(self.cli("user", "add", OWNER, "--admin"))  # creates the database first
+        await run(self.cli("user", "add", OWNER, "--admin", "--create"))  # the database first
+        for editor in EDITORS:  # one at a time: each may write to the SQLite file
+            await run(self.cli("user", "add", editor))
         users = [OWNER, *EDITORS]
         outputs = await asyncio.gather(*(run(self.cli("token", "create", user)) for user in users))
         self.tokens = {user: out.splitlines()[-1] for user, out in zip(users, outputs)}

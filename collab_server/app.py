@@ -10,8 +10,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import importlib.metadata
 import logging
+import logging.config
+import os
 import signal
+import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,7 @@ from tornado.netutil import bind_sockets
 from traitlets import (
     Bool,
     Dict,
+    Enum,
     Float,
     Integer,
     List,
@@ -29,6 +35,7 @@ from traitlets import (
     Type,
     Unicode,
     default,
+    observe,
     validate,
 )
 from traitlets.config import Application, Configurable
@@ -40,10 +47,13 @@ from kernels.pool import KernelPool
 
 from crdt.room import RoomSettings
 
+from .datalock import DataDirLock
+from .errors import StartupError
+from .logs import APP_LOGGER, DATE_FORMAT, LOG_STYLES, TEXT_FORMAT, logging_config
 from .proxies import TrustedProxies
 from .routes import make_app
 from .services import Services, Settings
-from .tls import server_context
+from .tls import TLSConfigError, server_context
 
 log = logging.getLogger("collab_server")
 
@@ -54,7 +64,10 @@ class ServerConfig(Configurable):
     """Settings shared by the server and its admin subcommands."""
 
     config_file = Unicode(
-        "collab_server_config.py", config=True, help="Configuration file to load, if it exists."
+        "collab_server_config.py",
+        config=True,
+        help="Configuration file to load. The default one may be absent; one named with "
+        "--config must exist.",
     )
     root_dir = Unicode(
         "notebooks", config=True, help="Folder holding the notebooks (created if missing)."
@@ -136,11 +149,29 @@ DB_ALIASES = {
 
 
 def load_config_file(app: Application) -> None:
-    """Load the configuration file named by ServerConfig.config_file; flags still win."""
+    """Load the configuration file named by ServerConfig.config_file; flags still win.
+
+    The default file may be absent; one named with ``--config`` must exist. Raises
+    StartupError for a missing named file or one that fails to run.
+    """
     path = Path(ServerConfig(parent=app).config_file)
-    if path.exists():
-        app.load_config_file(str(path))
-        app.update_config(app.cli_config)
+    if not path.exists():
+        if "config_file" in (app.config.get("ServerConfig") or {}):
+            raise StartupError(f"config file {path} not found")
+        return
+    app.raise_config_file_errors = True
+    try:
+        app.load_config_file(str(path.absolute()))
+    except Exception as e:
+        raise StartupError(f"config file {path}: {type(e).__name__}: {e}") from e
+    app.update_config(app.cli_config)
+
+
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("collab-server")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "0+unknown"
 
 
 class CollabServer(Application):
@@ -148,6 +179,7 @@ class CollabServer(Application):
 
     name = "collab-server"
     description = __doc__ or ""
+    version = package_version()
     classes = [
         ServerConfig,
         KernelPool,
@@ -164,7 +196,14 @@ class CollabServer(Application):
         "log-level": "Application.log_level",
     }
     flags = {
+        **Application.flags,  # --show-config, --show-config-json
         "debug": ({"Application": {"log_level": logging.DEBUG}}, "Log everything."),
+        "generate-config": (
+            {"CollabServer": {"generate_config": True}},
+            "Write a commented collab_server_config.py (or the --config file) and exit.",
+        ),
+        "y": ({"CollabServer": {"answer_yes": True}}, "Answer yes: overwrite the config file."),
+        "force": ({"CollabServer": {"answer_yes": True}}, "Same as -y."),
     }
     subcommands = {
         "token": ("collab_server.cli_token.TokenApp", "Create, list and revoke API tokens."),
@@ -310,14 +349,57 @@ class CollabServer(Application):
         "firewall or proxy keeps to the monitoring system.",
     )
 
+    generate_config = Bool(
+        False, config=True, help="Write a commented configuration file with every option; exit."
+    )
+    answer_yes = Bool(
+        False, config=True, help="With --generate-config, overwrite an existing file unasked."
+    )
+    log_style = Enum(
+        LOG_STYLES,
+        "text",
+        config=True,
+        help="Log line format for every logger: 'text' ([I 2026-12-07 23:40:01.123 "
+        "collab_server] message) or 'json' (one object per line: time, level, logger, "
+        "message; access lines add method, path, status, duration_ms, remote_ip).",
+    )
+    log_format = Unicode(
+        TEXT_FORMAT, config=True, help="Format of text log lines (logging.Formatter's)."
+    )
+    log_datefmt = Unicode(DATE_FORMAT, config=True, help="Format of %(asctime)s in text lines.")
+
     @default("log_level")
     def _log_level_default(self) -> int:
         return logging.INFO
 
+    @default("log")
+    def _app_log_default(self) -> logging.Logger:
+        return logging.getLogger(APP_LOGGER)  # the same logger and format as the server's
+
+    def get_default_logging_config(self) -> dict[str, Any]:
+        level = int(str(self.log_level))
+        return logging_config(self.log_style, level, self.log_format, self.log_datefmt)
+
+    @observe("log_style")
+    def _log_style_changed(self, change: Any) -> None:
+        logging.config.dictConfig(self.get_default_logging_config())
+
     def initialize(self, argv: Any = None) -> None:
         super().initialize(argv)
+        if self.subapp is None and self.generate_config:
+            self.write_config_file()
+            self.exit(0)
         if self.subapp is None:
             load_config_file(self)
+
+    def write_config_file(self) -> None:
+        """Write every option with its help, commented out, to ServerConfig.config_file."""
+        path = Path(ServerConfig(parent=self).config_file)
+        if path.exists() and not self.answer_yes:
+            if not (sys.stdin.isatty() and input(f"Overwrite {path}? [y/N] ").lower() == "y"):
+                raise StartupError(f"{path} exists; -y (or --force) overwrites it")
+        path.write_text(self.generate_config_file() + "\n")
+        print(f"wrote {path}")
 
     def settings(self) -> Settings:
         """The services' settings: every trait named like a settings field is passed on."""
@@ -334,9 +416,7 @@ class CollabServer(Application):
         if self.subapp is not None:
             self.subapp.start()
             return
-        logging.basicConfig(
-            level=int(str(self.log_level)), format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
-        )
+        logging.config.dictConfig(self.get_default_logging_config())
         asyncio.run(self.serve())
 
     async def serve(self) -> None:
@@ -345,9 +425,14 @@ class CollabServer(Application):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        # Before anything starts: a bad certificate is a start-up error (TLSConfigError).
-        tls = server_context(self.certfile, self.keyfile) if self.certfile or self.keyfile else None
-        async with Services(self.settings()) as services:
+        # Before anything starts: a bad certificate and a busy port are start-up errors.
+        try:
+            tls = server_context(self.certfile, self.keyfile) if self.certfile or self.keyfile else None
+        except TLSConfigError as e:
+            raise StartupError(str(e)) from e
+        sockets = listen(self.ip, self.port)
+        data_dir = Path(ServerConfig(parent=self).data_dir).absolute()
+        async with DataDirLock(data_dir), Services(self.settings()) as services:
             app = make_app(
                 services,
                 max_send_buffer=self.max_send_buffer,
@@ -357,7 +442,6 @@ class CollabServer(Application):
                 websocket_ping_interval=self.websocket_ping_interval,
             )
             server = HTTPServer(app, max_body_size=self.max_message_size, ssl_options=tls)
-            sockets = bind_sockets(self.port, self.ip)
             server.add_sockets(sockets)
             port = sockets[0].getsockname()[1]
             tune_gc(self.gc_threshold)
@@ -367,6 +451,15 @@ class CollabServer(Application):
             log.info("shutting down: saving open notebooks")
             server.stop()
             await server.close_all_connections()
+
+
+def listen(ip: str, port: int) -> list[socket.socket]:
+    """Bound listening sockets; StartupError if the address is taken or not ours."""
+    try:
+        return bind_sockets(port, ip)
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise StartupError(f"cannot listen on {ip}:{port}: {reason}") from e
 
 
 def same_names(cls: type, app: Configurable) -> list[str]:
@@ -382,8 +475,24 @@ def tune_gc(threshold: list[int]) -> None:
     gc.set_threshold(*threshold)
 
 
-def main() -> None:
-    CollabServer.launch_instance()
+def main(argv: list[str] | None = None) -> None:
+    """The ``collab-server`` command. Start-up errors are one line on stderr and exit 1."""
+    try:
+        try:
+            CollabServer.launch_instance(argv)
+        finally:
+            sys.stdout.flush()  # here, where a closed pipe can still be caught
+    except StartupError as e:
+        print(f"collab-server: {e}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:  # Ctrl-C before the server's own handler is installed
+        sys.exit(128 + signal.SIGINT)
+    except BrokenPipeError:
+        # The reader went away (`collab-server --help-all | head`): stop quietly, as a
+        # program killed by SIGPIPE does, without a second error when Python flushes
+        # stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(128 + signal.SIGPIPE)
 
 
 if __name__ == "__main__":

@@ -12,26 +12,23 @@ from collections.abc import Callable
 from traitlets import Bool
 from traitlets.config import Application
 
-from auth.schema import metadata
 from auth.users import InvalidName, UnknownGroup, UnknownUser, Users
 
-from .app import DB_ALIASES, ServerConfig, load_config_file
-from .database import open_engine
+from .admin_db import CREATE_FLAG, AdminDatabase, open_main_database
+from .app import DB_ALIASES, ServerConfig
+from .errors import StartupError
 
 
 def _users(app: Application) -> Users:
-    load_config_file(app)
-    settings = ServerConfig(parent=app).settings()
-    engine = open_engine(settings.resolved_db_url(), settings.sqlite_synchronous)
-    metadata.create_all(engine)
-    return Users(engine)
+    return Users(open_main_database(app))
 
 
 class _Command(Application):
     """A subcommand taking a fixed number of arguments."""
 
     aliases = DB_ALIASES
-    classes = [ServerConfig]
+    flags = CREATE_FLAG
+    classes = [ServerConfig, AdminDatabase]
     usage = ""
     nargs = 1
 
@@ -44,7 +41,7 @@ class _Command(Application):
         try:
             self.run(_users(self), *self.extra_args)
         except (UnknownUser, UnknownGroup, InvalidName) as e:
-            self.exit(str(e))
+            raise StartupError(str(e)) from None
 
 
 class UserAddApp(_Command):
@@ -54,7 +51,7 @@ class UserAddApp(_Command):
     description = __doc__ or ""
     usage = "collab-server user add NAME [--admin]"
     admin = Bool(False, config=True, help="Make the user an admin.")
-    flags = {"admin": ({"UserAddApp": {"admin": True}}, "Make the user an admin.")}
+    flags = {**CREATE_FLAG, "admin": ({"UserAddApp": {"admin": True}}, "Make the user an admin.")}
 
     def run(self, users: Users, *args: str) -> None:
         user = users.get_or_create(args[0], admin=self.admin)

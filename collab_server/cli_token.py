@@ -7,19 +7,16 @@ import time
 from traitlets import Unicode
 from traitlets.config import Application
 
-from auth.schema import metadata
 from auth.tokens import Tokens
+from auth.users import UnknownUser
 
-from .app import DB_ALIASES, ServerConfig, load_config_file
-from .database import open_engine
+from .admin_db import CREATE_FLAG, AdminDatabase, open_main_database
+from .app import DB_ALIASES, ServerConfig
+from .errors import StartupError
 
 
 def _tokens(app: Application) -> Tokens:
-    load_config_file(app)
-    settings = ServerConfig(parent=app).settings()
-    engine = open_engine(settings.resolved_db_url(), settings.sqlite_synchronous)
-    metadata.create_all(engine)
-    return Tokens(engine)
+    return Tokens(open_main_database(app))
 
 
 class TokenCreateApp(Application):
@@ -28,13 +25,23 @@ class TokenCreateApp(Application):
     name = "collab-server token create"
     description = __doc__ or ""
     aliases = {"note": "TokenCreateApp.note", **DB_ALIASES}
-    classes = [ServerConfig]
+    flags = CREATE_FLAG
+    classes = [ServerConfig, AdminDatabase]
     note = Unicode("", config=True, help="What the token is for.")
 
     def start(self) -> None:
         if len(self.extra_args) != 1:
             self.exit("usage: collab-server token create USERNAME")
-        print(_tokens(self).create(self.extra_args[0], note=self.note))
+        username = self.extra_args[0]
+        tokens = _tokens(self)
+        try:
+            tokens.users.get(username)  # a typo must not make a new account
+        except UnknownUser:
+            raise StartupError(
+                f"no user named {username!r}: add them first with "
+                f"`collab-server user add {username}`"
+            ) from None
+        print(tokens.create(username, note=self.note))
 
 
 class TokenListApp(Application):
@@ -43,7 +50,8 @@ class TokenListApp(Application):
     name = "collab-server token list"
     description = __doc__ or ""
     aliases = DB_ALIASES
-    classes = [ServerConfig]
+    flags = CREATE_FLAG
+    classes = [ServerConfig, AdminDatabase]
 
     def start(self) -> None:
         username = self.extra_args[0] if self.extra_args else None
@@ -59,7 +67,8 @@ class TokenRevokeApp(Application):
     name = "collab-server token revoke"
     description = __doc__ or ""
     aliases = DB_ALIASES
-    classes = [ServerConfig]
+    flags = CREATE_FLAG
+    classes = [ServerConfig, AdminDatabase]
 
     def start(self) -> None:
         if len(self.extra_args) != 1 or not self.extra_args[0].isdigit():

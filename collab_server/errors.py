@@ -33,6 +33,15 @@ from crdt.errors import (
 
 from .export import UnknownFormat
 
+
+class StartupError(Exception):
+    """The server cannot start, or a subcommand cannot do what it was asked.
+
+    ``main()`` prints it as ``collab-server: <message>`` on stderr and exits 1, so the
+    message is one line an operator can act on; no traceback.
+    """
+
+
 # WebSocket close codes (4000-4999 are for applications).
 WS_GOING_AWAY = 1001
 WS_UNSUPPORTED_DATA = 1003

@@ -15,6 +15,7 @@ from web import STATIC as WEB_STATIC
 
 from .handlers import admin, app, kernels, login, notebooks, ops, pages, presence, room, sharing
 from .handlers import files as file_downloads
+from .logs import log_request
 from .metrics import server_registry
 from .proxies import TrustedProxies
 from .services import Services
@@ -228,6 +229,7 @@ def make_app(
         "static_path": str(HERE / "static"),
         "default_handler_class": pages.NotFoundHandler,
         "default_handler_args": page,
+        "log_function": log_request,
         **tornado_settings,
     }
     return ProxiedApplication(routes, TrustedProxies(trusted_proxies), **settings)

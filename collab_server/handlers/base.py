@@ -13,6 +13,7 @@ from tornado import web
 from auth.identity import Credentials, IdentityProvider, User
 
 from ..errors import http_status
+from ..logs import log_http_error
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,9 @@ class APIHandler(web.RequestHandler):
     ) -> None:
         if value is not None and http_status(value) is not None:
             log.info("%s %s: %s", self.request.method, self.request.path, value)
+            return
+        if isinstance(value, web.HTTPError):
+            log_http_error(self, value)
             return
         super().log_exception(typ, value, tb)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Any
 
 from tornado import web
@@ -10,6 +11,7 @@ from tornado.escape import url_escape
 from auth.identity import IdentityProvider, User
 
 from ..errors import http_status
+from ..logs import log_http_error
 from .base import ExcInfo, check_xsrf_unless_token, credentials
 
 # Pages run no inline script, are never framed, and post forms only to this site.
@@ -77,6 +79,17 @@ class PageHandler(web.RequestHandler):
             self.redirect("/login?next=" + url_escape(self.request.uri or "/"))
             return
         super().send_error(status_code, **kwargs)
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(value, web.HTTPError):
+            log_http_error(self, value)  # an anonymous visit's 401 is routine, not a warning
+            return
+        super().log_exception(typ, value, tb)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """The error page: what went wrong in words, never a traceback."""

@@ -45,15 +45,16 @@ async def test_token_identifies_its_user_until_revoked(tmp_path: Path) -> None:
 def test_cli_creates_lists_and_revokes_tokens(tmp_path: Path) -> None:
     def cli(*args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "collab_server", "token", *args, f"--data-dir={tmp_path}"],
+            [sys.executable, "-m", "collab_server", *args, f"--data-dir={tmp_path}"],
             capture_output=True, text=True, timeout=60,
         )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    token = cli("create", "bob").strip()
+    cli("user", "add", "bob", "--create")  # token create makes no users (a typo would)
+    token = cli("token", "create", "bob").strip()
     assert len(token) == 64
-    listing = cli("list")
+    listing = cli("token", "list")
     assert "bob" in listing and token[:4] in listing and token not in listing
-    assert "revoked token 1" in cli("revoke", "1")
-    assert "bob" not in cli("list")
+    assert "revoked token 1" in cli("token", "revoke", "1")
+    assert "bob" not in cli("token", "list")

@@ -81,7 +81,7 @@ def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_manages_users_and_groups(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    assert cli(data, "user", "add", "tina", "--admin").returncode == 0
+    assert cli(data, "user", "add", "tina", "--admin", "--create").returncode == 0
     assert cli(data, "user", "add", "sam").returncode == 0
     assert cli(data, "group", "create", "tutors").returncode == 0
     assert cli(data, "group", "add", "tutors", "tina").returncode == 0
@@ -115,7 +115,7 @@ def test_cli_adds_a_unix_user_to_a_group_before_their_first_login(
     """The README's walkthrough: `group add tutors tina` works before tina has logged in."""
     data = tmp_path / "data"
     tina, _ = unix_users.add_user()
-    assert cli(data, "group", "create", "tutors").returncode == 0
+    assert cli(data, "group", "create", "tutors", "--create").returncode == 0
     added = cli(data, "group", "add", "tutors", tina)
     assert added.returncode == 0, added.stderr
     assert f"new user: {tina}" in added.stdout

@@ -160,15 +160,18 @@ async def test_unusable_certificate_stops_the_server_at_start(
             tmp_path, f"--CollabServer.certfile={missing}", f"--CollabServer.keyfile={keyfile}"
         )
     )
-    assert code != 0
-    assert f"cannot read the TLS certificate file {missing}: No such file or directory" in stderr
+    assert code == 1
+    assert stderr.splitlines() == [
+        f"collab-server: cannot read the TLS certificate file {missing}: No such file or directory"
+    ]
     # Certificate and key swapped.
     code, stderr = await run_to_exit(
         server_command(
             tmp_path, f"--CollabServer.certfile={keyfile}", f"--CollabServer.keyfile={certfile}"
         )
     )
-    assert code != 0 and "cannot use the TLS certificate and key in" in stderr
+    assert code == 1 and len(stderr.splitlines()) == 1
+    assert stderr.startswith("collab-server: cannot use the TLS certificate and key in")
     assert not (tmp_path / "data").exists()  # failed before anything was created
 
 
