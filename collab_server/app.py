@@ -341,6 +341,12 @@ class CollabServer(Application):
             raise TraitError(f"CollabServer.trusted_proxies: {e}") from None
         return entries
 
+    trash_days = Float(
+        30.0,
+        config=True,
+        help="Days a deleted file or folder stays in its owner's trash, to be restored; then it "
+        "is deleted for good. 0 deletes at once, as before.",
+    )
     authenticate_metrics = Bool(
         True,
         config=True,

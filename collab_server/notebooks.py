@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
+from typing import Self
 
 from auth.identity import User
 from auth.permissions import owner_name
@@ -18,9 +21,15 @@ from crdt.contents import ContentsManager, Entry
 from crdt.errors import AlreadyExists, NotebookNotFound
 from crdt.notebook_io import NotebookWorker, notebook_from_state, serialize_notebook
 from crdt.rooms import RoomManager
+from crdt.trash import Trash, TrashedItem
 from kernels.identity import kernel_account
 from kernels.pool import KernelOwner, KernelPool
 from kernels.running import NotebookKernels
+
+
+log = logging.getLogger(__name__)
+
+PURGE_INTERVAL = 3600.0  # seconds between checks for items past their days in the trash
 
 
 def kernel_owner(user: User) -> KernelOwner:
@@ -40,6 +49,7 @@ class Notebooks:
         sharing: Sharing,
         users: Users,
         worker: NotebookWorker,
+        trash_days: float = 30.0,
     ) -> None:
         self.contents = contents
         self.rooms = rooms
@@ -49,6 +59,10 @@ class Notebooks:
         self.users = users
         self.worker = worker
         self._homes: set[str] = set()  # folders known to exist and prepared
+        self.trash = Trash(contents)
+        self.trash_days = trash_days
+        """Days a deleted item stays in the trash; 0 deletes at once."""
+        self._purger: asyncio.Task[None] | None = None
 
     # ---- homes -----------------------------------------------------------------------
 
@@ -92,14 +106,60 @@ class Notebooks:
                     room.set_path(notebook.path)  # open tabs show the new name
         return entry
 
-    async def delete(self, path: str) -> None:
-        """Delete a file or folder: its notebooks' rooms close and their shares go."""
-        for notebook_id in await self.contents.notebook_ids_under(path):
+    async def delete(self, path: str, deleted_by: str) -> TrashedItem | None:
+        """Delete a file or folder: to the trash, or for good when ``trash_days`` is 0.
+
+        Its notebooks' rooms close (code 4404) either way; moved to the trash
+        they are saved first and keep their ids and shares, to be restored.
+        """
+        ids = await self.contents.notebook_ids_under(path)
+        if self.trash_days > 0:
+            for notebook_id in ids:
+                await self.rooms.notebook_trashed(notebook_id)
+            return await self.trash.move_in(path, deleted_by)
+        for notebook_id in ids:
             await self.rooms.notebook_deleted(notebook_id)
             await asyncio.to_thread(self.sharing.forget_notebook, notebook_id)
         await self.contents.delete(path)
         if "/" not in path.strip("/"):
             self._homes.discard(path.strip("/"))  # recreated on the user's next request
+        return None
+
+    # ---- the trash -------------------------------------------------------------------
+
+    async def restore(self, trash_id: str) -> Entry:
+        """Put a trashed item back where it was (AlreadyExists if the path was taken)."""
+        return await self.contents.get(await self.trash.restore(trash_id))
+
+    async def delete_for_good(self, trash_id: str) -> None:
+        """Empty one item of the trash: its files, ids and shares go."""
+        for notebook_id in await self.trash.delete(trash_id):
+            await asyncio.to_thread(self.sharing.forget_notebook, notebook_id)
+
+    async def purge_trash(self) -> int:
+        """Delete for good what has been in the trash longer than ``trash_days``; how many."""
+        ids = await self.trash.purge(time.time() - self.trash_days * 24 * 3600)
+        for notebook_id in ids:
+            await asyncio.to_thread(self.sharing.forget_notebook, notebook_id)
+        return len(ids)
+
+    async def _purge_now_and_then(self) -> None:
+        while True:
+            try:
+                await self.purge_trash()
+            except Exception:
+                log.exception("emptying the trash failed; trying again in an hour")
+            await asyncio.sleep(PURGE_INTERVAL)
+
+    async def __aenter__(self) -> Self:
+        if self.trash_days > 0:
+            self._purger = asyncio.create_task(self._purge_now_and_then(), name="trash-purge")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._purger is not None:
+            self._purger.cancel()
+            await asyncio.gather(self._purger, return_exceptions=True)
 
     async def upload(self, path: str, body: bytes, overwrite: bool) -> Entry:
         """Store an uploaded .ipynb; an open room replacing it reloads it for everyone."""

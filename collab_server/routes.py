@@ -15,6 +15,7 @@ from web import STATIC as WEB_STATIC
 
 from .handlers import admin, app, kernels, login, notebooks, ops, pages, presence, room, sharing
 from .handlers import files as file_downloads
+from .handlers import trash
 from .logs import log_request
 from .metrics import server_registry
 from .proxies import TrustedProxies
@@ -162,6 +163,9 @@ def make_app(
         (rf"/api/contents{PATH}", notebooks.ContentsHandler, files),
         (rf"/api/files{PATH}", file_downloads.FileDownloadHandler, files),
         (rf"/api/upload{PATH}", notebooks.UploadHandler, files),
+        (r"/api/trash", trash.TrashHandler, files),
+        (r"/api/trash/(?P<trash_id>[0-9a-f]{32})/restore", trash.RestoreHandler, files),
+        (r"/api/trash/(?P<trash_id>[0-9a-f]{32})", trash.TrashItemHandler, files),
         (rf"/api/notebooks/{ROOM_ID}", notebooks.NotebookHandler, files),
         (rf"/api/notebooks/{ROOM_ID}/checkpoints", notebooks.CheckpointsHandler, files),
         (

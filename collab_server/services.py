@@ -58,6 +58,7 @@ class Settings:
     cookie_secret: bytes = b""  # default: data_dir/cookie_secret, created on first start
     executions_url: str = ""
     kernel_pool: KernelPool | None = None  # configured by the CLI; default KernelPool()
+    trash_days: float = 30.0
     max_output_bytes: int = 1024 * 1024
     authenticate_metrics: bool = True  # False: /metrics answers anyone
 
@@ -169,6 +170,7 @@ class Services:
             self.sharing,
             self.users,
             self.worker,
+            trash_days=settings.trash_days,
         )
         self.classroom = Classroom(
             self.authorizer, self.sharing, self.rooms, self.contents, self.history
@@ -188,6 +190,7 @@ class Services:
         await self._stack.enter_async_context(self.execution_log)
         await self._stack.enter_async_context(self.kernel_pool)
         await self._stack.enter_async_context(self.kernels)
+        await self._stack.enter_async_context(self.notebooks)
         for authenticator in self.authenticators:
             await authenticator.start()
             self._stack.push_async_callback(authenticator.stop)

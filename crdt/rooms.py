@@ -265,6 +265,18 @@ class RoomManager:
             room.path = new_path
             room.disk_signature = notebook_io.stat_signature(new_path)
 
+    async def notebook_trashed(self, room_id: str) -> None:
+        """Save an open notebook, disconnect everyone (4404) and forget its stored document.
+
+        The file keeps every acknowledged edit; restored, it opens from the file.
+        """
+        room = self.get(room_id)
+        if room is not None:
+            await room.close(4404, "notebook moved to the trash", save=True)
+            if self.get(room_id) is room:
+                del self._rooms[room_id]
+        await self.store.delete_room(room_id)
+
     async def notebook_deleted(self, room_id: str) -> None:
         """Disconnect everyone from a deleted notebook and forget its stored document."""
         room = self.get(room_id)

@@ -121,7 +121,7 @@ class ContentsHandler(FilesHandler):
     async def delete(self, path: str) -> None:
         path = api_path(path)
         await self.authorizer.require(self.user, Action.DELETE, path=path)
-        await self.notebooks.delete(path)
+        await self.notebooks.delete(path, self.user.name)
         self.set_status(204)
         self.finish()
 

@@ -77,6 +77,14 @@ class Context:
         await self.server.share(notebook_id, "vic", "viewer")
         return notebook_id
 
+    async def trashed(self, name: str) -> str:
+        """The trash id of a notebook of Alice's she just deleted."""
+        await self.fresh_notebook(name)
+        deleted = await self.server.api("DELETE", f"/api/contents/alice/{name}.ipynb")
+        assert deleted.code == 204, deleted.body
+        items = json.loads((await self.server.api("GET", "/api/trash")).body)["items"]
+        return str(next(i["id"] for i in items if i["path"] == f"alice/{name}.ipynb"))
+
     def room_map(self, name: str) -> dict[str, Any]:
         room = self.server.services.rooms.get(self.notebook_id)
         return {} if room is None else dict(room.doc.get(name, type=Map).to_py() or {})
@@ -175,6 +183,21 @@ async def _rename(ctx: Context, role: str) -> Request:
 async def _delete(ctx: Context, role: str) -> Request:
     await ctx.fresh_notebook(f"rm-{role}")
     return Request("DELETE", f"/api/contents/alice/rm-{role}.ipynb")
+
+
+@row("GET /api/trash", "200 200 200 200 200 200")
+async def _trash(ctx: Context, role: str) -> Request:
+    return Request("GET", "/api/trash")
+
+
+@row("POST /api/trash/<trash id>/restore", "404 404 404 200 200 404")
+async def _restore(ctx: Context, role: str) -> Request:
+    return Request("POST", f"/api/trash/{await ctx.trashed(f'restore-{role}')}/restore")
+
+
+@row("DELETE /api/trash/<trash id>", "404 404 404 204 204 404")
+async def _delete_for_good(ctx: Context, role: str) -> Request:
+    return Request("DELETE", f"/api/trash/{await ctx.trashed(f'purge-{role}')}")
 
 
 @row("PUT /api/upload/<path>.ipynb", "403 403 403 201 201 403")

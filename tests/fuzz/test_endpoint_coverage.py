@@ -71,6 +71,7 @@ def concrete(endpoint: str) -> tuple[str, str]:
     path = path.replace("/checkpoints/<name>", f"/checkpoints/{CHECKPOINT}")
     path = re.sub(r"<(?:id|notebook id)>", "0123456789abcdef0123456789abcdef", path)
     path = re.sub(r"<(?:share id|link id)>", "7", path)
+    path = path.replace("<trash id>", "0123456789abcdef0123456789abcdef")
     path = re.sub(r"<(?:folder|path)>", "alice/sub", path)
     path = re.sub(r"<[a-z ]+>", "sam", path)
     return ("GET" if method == "WS" else method), path

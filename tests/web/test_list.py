@@ -69,5 +69,5 @@ async def test_make_rename_enter_and_delete_a_folder(
     await folder.get_by_test_id("delete").click()
     await page.get_by_test_id("confirm-ok").click()
     await expect(folder).to_have_count(0)
-    await expect(page.get_by_test_id("flash")).to_contain_text("Deleted data.")
+    await expect(page.get_by_test_id("flash")).to_contain_text("Moved data to the Trash.")
     assert await folder_names(server, "alice") == ["first.ipynb"]

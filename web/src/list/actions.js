@@ -1,6 +1,6 @@
 // @ts-check
 // What the list page's buttons do: create a notebook or a folder, upload
-// .ipynb files (asking before replacing one), delete. Each one says how it
+// .ipynb files (asking before replacing one), delete (to the Trash). Each one says how it
 // went in the flash line and reloads what it changed.
 import { errorText, encodePath } from "./dom.js";
 import { api, ApiError } from "../lib/api.js";
@@ -12,11 +12,12 @@ import { confirmDialog } from "./dialogs.js";
  *   store: import("./store.js").ListStore,
  *   say: import("./flash.js").Say,
  *   renameNew: (entry: Entry) => void,
+ *   trash: ReturnType<typeof import("./trash.js").createTrash>,
  * }} ActionContext
  */
 
 /** @param {ActionContext} context */
-export function folderActions({ store, say, renameNew }) {
+export function folderActions({ store, say, renameNew, trash }) {
   const { state } = store;
 
   async function newNotebook() {
@@ -94,24 +95,29 @@ export function folderActions({ store, say, renameNew }) {
   /** @param {Entry} entry */
   async function remove(entry) {
     const folder = entry.type === "directory";
+    const days = trash.days();
+    const what = folder
+      ? `The folder ${entry.name} and every notebook in it will be deleted for everyone.`
+      : entry.type === "file"
+        ? `The file ${entry.name} will be deleted.`
+        : `${entry.name} will be deleted for everyone it is shared with; anyone who has it open is disconnected.`;
     const ok = await confirmDialog({
       title: `Delete ${entry.name}?`,
-      message: folder
-        ? `The folder ${entry.name} and every notebook in it will be deleted for everyone. This cannot be undone.`
-        : entry.type === "file"
-          ? `The file ${entry.name} will be deleted. This cannot be undone.`
-          : `${entry.name} will be deleted for everyone it is shared with; anyone who has it open is disconnected. This cannot be undone.`,
+      message: days > 0
+        ? `${what} It goes to your Trash, where you can restore it, shared as it was, for ${days} days.`
+        : `${what} This cannot be undone.`,
       confirm: "Delete",
       danger: true,
     });
     if (!ok) return;
     try {
       await api.del(`/api/contents/${encodePath(entry.path)}`);
-      say(`Deleted ${entry.name}.`);
+      say(days > 0 ? `Moved ${entry.name} to the Trash.` : `Deleted ${entry.name}.`);
+      trash.open();
     } catch (e) {
       say(`${entry.name} could not be deleted: ${errorText(e)}`, "error");
     }
-    await store.refresh();
+    await Promise.all([store.refresh(), trash.refresh()]);
   }
 
   return { newNotebook, newFolder, upload, remove };

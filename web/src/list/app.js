@@ -4,6 +4,7 @@
 //
 // The parts: store.js (state and fetching), layout.js (the frame), render.js
 // (rows), actions.js (create, upload, delete), rename.js (rename in place),
+// trash.js (the Trash panel),
 // flash.js (messages). This module wires them together and owns navigation.
 import { readBoot, poll } from "./page.js";
 import { openShareDialog } from "./share-dialog.js";
@@ -13,6 +14,7 @@ import { mountLayout } from "./layout.js";
 import { renderFolder, renderShared } from "./render.js";
 import { folderActions } from "./actions.js";
 import { renamer } from "./rename.js";
+import { createTrash } from "./trash.js";
 
 /** @typedef {import("./files.js").Entry} Entry */
 
@@ -33,9 +35,11 @@ export function mountList(root) {
   const showFolder = () => renderFolder(view);
   const showShared = () => renderShared(view);
   const rename = renamer({ store, say, renderFolder: showFolder, renderShared: showShared });
+  const trash = createTrash({ say, restored: () => store.refresh() });
   const actions = folderActions({
     store,
     say,
+    trash,
     // A folder just made: name it at once.
     renameNew(entry) {
       const row = parts.listing.querySelector(`[data-testid=folder-row][data-path="${CSS.escape(entry.path)}"]`);
@@ -43,6 +47,7 @@ export function mountList(root) {
     },
   });
   const parts = mountLayout(root, boot, flash, actions);
+  parts.page.append(trash.el);
 
   /** @type {import("./render.js").View} */
   const view = {
@@ -78,6 +83,7 @@ export function mountList(root) {
 
   showFolder();
   showShared();
+  void trash.refresh();
   poll(store.loadPresence, PRESENCE_EVERY_MS);
   poll(store.refresh, LISTING_EVERY_MS);
 }

@@ -7,7 +7,8 @@ import { topBar } from "./page.js";
 import { icon } from "./icons.js";
 
 /**
- * @typedef {{crumbs: HTMLElement, tools: HTMLElement, listing: HTMLElement, sharedBody: HTMLElement}} ListParts
+ * @typedef {{crumbs: HTMLElement, tools: HTMLElement, listing: HTMLElement, sharedBody: HTMLElement,
+ *   page: HTMLElement}} ListParts
  * @typedef {{newNotebook: () => void, newFolder: () => void, upload: (files: File[]) => void}} FolderTools
  */
 
@@ -69,9 +70,10 @@ export function mountLayout(root, boot, flash, tools) {
     h("h2", { id: "shared-title", class: "panel-title" }, "Shared with you"),
     sharedBody,
   );
-  fill(root, topBar(boot, "list"), h("main", { class: "page" }, files, shared));
+  const page = h("main", { class: "page" }, files, shared);
+  fill(root, topBar(boot, "list"), page);
   acceptDrops(files, tools.upload);
-  return { crumbs, tools: actions, listing, sharedBody };
+  return { crumbs, tools: actions, listing, sharedBody, page };
 }
 
 /**
