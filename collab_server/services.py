@@ -59,6 +59,10 @@ class Settings:
     kernel_pool: KernelPool | None = None  # configured by the CLI; default KernelPool()
     max_output_bytes: int = 1024 * 1024
 
+    def kernel_dir(self) -> Path:
+        """Kernelspecs registered by ``collab-server kernels add``, searched first by the pool."""
+        return self.data_dir / "kernels"
+
     def resolved_db_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'collab.db'}"
 
@@ -139,6 +143,9 @@ class Services:
         )
         self.contents = ContentsManager(settings.root_dir, self.db)
         self.kernel_pool = settings.kernel_pool or KernelPool()
+        kernel_dir = str(settings.kernel_dir())
+        if kernel_dir not in self.kernel_pool.extra_kernel_dirs:
+            self.kernel_pool.extra_kernel_dirs = [kernel_dir, *self.kernel_pool.extra_kernel_dirs]
         self.authorizer = Authorizer(self.contents, self.sharing)
         self.live = LiveSockets(self.db, settings.live_poll_interval)
         self.store = UpdateStore(self.store_db)

@@ -199,6 +199,7 @@ class NotebookKernels:
             "status": session.executor.kernel_status,
             "busy": session.executor.busy,
             "runs_as": kernel.identity.user,
+            "network": kernel.network,
         }
 
     def relocated(self, notebook_id: str, path: str) -> None:
