@@ -133,7 +133,7 @@ class KernelLauncher:
         kernel_name: str,
         spec: KernelSpec,
         cwd: Path,
-        network: bool = True,
+        network: bool,
     ) -> KernelProcess:
         """Start a kernel as ``identity`` in ``cwd`` and wait until it is ready.
 

@@ -40,6 +40,12 @@ SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 
 
+NO_USER_NAMESPACES = (
+    " (a server that is not root needs unprivileged user namespaces, which this system "
+    "refuses; KernelPool.sandbox_kernels = False runs kernels with the host's network)"
+)
+
+
 class SandboxError(Exception):
     """The namespace could not be made; the kernel must not start."""
 
@@ -69,10 +75,10 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _unshare(flags: int) -> None:
+def _unshare(flags: int, hint: str = "") -> None:
     if _libc().unshare(flags) != 0:
         errno = ctypes.get_errno()
-        raise SandboxError(f"unshare failed: {os.strerror(errno)}")
+        raise SandboxError(f"unshare failed: {os.strerror(errno)}{hint}")
 
 
 def _write(path: str, text: str) -> None:
@@ -114,7 +120,7 @@ def enter(uid: int, gid: int, groups: Sequence[int]) -> None:
     else:
         if os.getuid() != uid or os.getgid() != gid:
             raise SandboxError(f"only root can switch to uid {uid}, gid {gid}")
-        _unshare(CLONE_NEWUSER | CLONE_NEWNET)
+        _unshare(CLONE_NEWUSER | CLONE_NEWNET, NO_USER_NAMESPACES)
         _map_own_ids(uid, gid)
         loopback_up()
     if _libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
@@ -144,12 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         enter(uid, gid, groups)
     except (SandboxError, OSError) as error:
-        print(
-            f"kernels.sandbox: cannot start the kernel without network: {error} "
-            "(a server that is not root needs unprivileged user namespaces; "
-            "KernelPool.sandbox_kernels = False turns the sandbox off)",
-            file=sys.stderr,
-        )
+        print(f"kernels.sandbox: cannot start the kernel without network: {error}", file=sys.stderr)
         return 126
     try:
         os.execvp(kernel[0], kernel)
