@@ -27,6 +27,7 @@ from .conftest import TIMEOUT, UnixAccounts, execute
 from .listeners import Listener, listen_in_namespace, listen_on_host, probe_code
 
 PoolFactory = Callable[..., KernelPool]
+WORKTREE = Path(__file__).resolve().parents[2]
 
 
 async def probe(kernel: ManagedKernel, *listeners: Listener) -> list[str]:
@@ -158,12 +159,14 @@ async def test_server_groups_and_kernelspecs_give_the_network_and_spares_never_c
             extra_kernel_dirs=[str(specs)],
         ) as pool:
             # Both run as the service account; only the network tells their spares apart.
+            carol_folder = folder_for(carol, service.pw_name)
+            dave_folder = folder_for(dave, service.pw_name)
             pool.prewarm(dave)
             await pool.wait_for_spares()
             assert pool.spare_count("python3") == 1
-            carol_kernel = await pool.kernel_for("nb-c", "python3", carol, folder_for(carol, service.pw_name))
+            carol_kernel = await pool.kernel_for("nb-c", "python3", carol, carol_folder)
             assert not carol_kernel.from_spare and carol_kernel.network
-            dave_kernel = await pool.kernel_for("nb-d", "python3", dave, folder_for(dave, service.pw_name))
+            dave_kernel = await pool.kernel_for("nb-d", "python3", dave, dave_folder)
             assert dave_kernel.from_spare and not dave_kernel.network
             assert carol_kernel.identity.user == dave_kernel.identity.user == service.pw_name
 
@@ -171,7 +174,7 @@ async def test_server_groups_and_kernelspecs_give_the_network_and_spares_never_c
             assert await probe(dave_kernel, host_listener) == ["ECONNREFUSED"]
 
             # A kernelspec marked as having the network has it for everyone.
-            online = await pool.kernel_for("nb-d2", "online", dave, folder_for(dave, service.pw_name))
+            online = await pool.kernel_for("nb-d2", "online", dave, dave_folder)
             assert online.network
             assert await probe(online, host_listener) == [host_listener.token]
     finally:
@@ -241,6 +244,45 @@ async def test_a_server_that_is_not_root_sandboxes_kernels_in_a_user_namespace(
     async with asyncio.timeout(TIMEOUT):
         out, _ = await process.communicate()
     assert json.loads(out)["got"] == host_listener.token
+
+
+#: A whole pool run by a user who is not root: its kernel's view of the host's listener.
+POOL_AS_USER = """
+import asyncio, json, sys
+from pathlib import Path
+from kernels.identity import KernelOwner
+from kernels.pool import KernelPool
+from tests.kernels.conftest import execute
+from tests.kernels.listeners import Listener, probe_code
+
+async def main():
+    listener = Listener("127.0.0.1", int(sys.argv[1]), "")
+    async with KernelPool(pool_size=0, check_interval=0.2) as pool:
+        owner = KernelOwner("someone", unix=False)
+        kernel = await pool.kernel_for("nb", "python3", owner, Path.home())
+        code = probe_code(listener) + "import os; print(os.getuid())"
+        result = await execute(kernel.client, code)
+        got, uid = result.stdout.splitlines()
+        print(json.dumps({"network": kernel.network, "got": json.loads(got), "uid": int(uid)}))
+
+asyncio.run(main())
+"""
+
+
+async def test_a_pool_run_by_a_user_who_is_not_root_still_sandboxes_its_kernels(
+    unix_accounts: UnixAccounts, host_listener: Listener
+) -> None:
+    user = unix_accounts.add()
+    env = {"PATH": os.environ["PATH"], "HOME": user.pw_dir, "PYTHONPATH": str(WORKTREE)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", POOL_AS_USER, str(host_listener.port),
+        user=user.pw_uid, group=user.pw_gid, extra_groups=[], cwd=user.pw_dir, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(TIMEOUT):
+        out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()[-3000:]
+    assert json.loads(out) == {"network": False, "got": ["ECONNREFUSED"], "uid": user.pw_uid}
 
 
 def test_the_sandbox_refuses_root_and_says_why() -> None:
