@@ -13,7 +13,9 @@ The rule (:func:`resolve_identity`):
   :class:`~kernels.errors.KernelIdentityError`.
 
 The switch is made by ``subprocess.Popen(user=, group=, extra_groups=)``
-(:func:`popen_kwargs`), never by a ``preexec_fn``. Each identity has its own
+(:func:`popen_kwargs`), never by a ``preexec_fn``; for a kernel without
+network, by :mod:`kernels.sandbox` once it made the kernel's network
+namespace (``setgroups``, ``setresgid``, ``setresuid``). Each identity has its own
 0700 folder in the pool's runtime folder, owned by it, holding its kernels'
 connection files (0600, owned by it) and ipc sockets, so no other user can
 connect to its kernels.
