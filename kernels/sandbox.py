@@ -53,8 +53,8 @@ class SandboxError(Exception):
 def command(uid: int, gid: int, groups: Sequence[int], argv: Sequence[str]) -> list[str]:
     """The argv that runs ``argv`` without network, as ``uid``/``gid``/``groups``.
 
-    When the server is not root, ``uid`` and ``gid`` must be its own (the
-    user namespace maps only them); ``groups`` is then ignored.
+    When the server is not root, ``uid`` must be its own (the user namespace
+    maps only its own uid and gid); ``gid`` and ``groups`` are then ignored.
     """
     return [
         sys.executable,
@@ -107,7 +107,7 @@ def enter(uid: int, gid: int, groups: Sequence[int]) -> None:
     Raises:
         SandboxError: the target is root, or the namespace cannot be made.
     """
-    if uid == 0 or gid == 0:
+    if uid == 0:
         raise SandboxError("refusing to run a kernel as root")
     if os.geteuid() == 0:
         _unshare(CLONE_NEWNET)
@@ -118,10 +118,11 @@ def enter(uid: int, gid: int, groups: Sequence[int]) -> None:
         if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
             raise SandboxError("could not drop privileges")
     else:
-        if os.getuid() != uid or os.getgid() != gid:
-            raise SandboxError(f"only root can switch to uid {uid}, gid {gid}")
-        _unshare(CLONE_NEWUSER | CLONE_NEWNET, NO_USER_NAMESPACES)
-        _map_own_ids(uid, gid)
+        if os.getuid() != uid:
+            raise SandboxError(f"only root can switch to uid {uid}")
+        own_gid = os.getgid()  # the group it runs with, whatever passwd says; read before
+        _unshare(CLONE_NEWUSER | CLONE_NEWNET, NO_USER_NAMESPACES)  # ids are unmapped here
+        _map_own_ids(uid, own_gid)
         loopback_up()
     if _libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise SandboxError(f"prctl(no_new_privs) failed: {os.strerror(ctypes.get_errno())}")
