@@ -443,6 +443,10 @@ class KernelPool(LoggingConfigurable):
             self._check_user_limit(owner)
             network = self.has_network(owner, identity, spec)
             source = self._spares.claim((identity, kernel_name, network))
+            if isinstance(source, KernelProcess) and not _same_program(source.spec, spec):
+                # Its kernelspec changed since (collab-server kernels add): not that one.
+                self._stop_later(source, "kernel-stop-stale-spare")
+                source = None
             if source is None:
                 self._make_room()
             task = asyncio.create_task(
@@ -764,6 +768,11 @@ def _register(callbacks: list[_Callback], callback: _Callback) -> Unregister:
 
 async def _await(awaitable: Awaitable[None]) -> None:
     await awaitable
+
+
+def _same_program(old: KernelSpec, new: KernelSpec) -> bool:
+    """Whether a kernel started from kernelspec ``old`` runs what ``new`` says to run."""
+    return bool(old.argv == new.argv and old.env == new.env)
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

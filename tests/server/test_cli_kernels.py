@@ -94,6 +94,17 @@ async def test_a_notebook_runs_in_the_environment_added_for_it(
     assert removed.returncode == 0 and removed.stdout.strip() == "kernel science removed"
     assert "science" not in listing(data) and "online" in listing(data)
 
+    # Added as python3, it is the kernel of every notebook that names none.
+    assert cli(data, "add", "python3", str(python)).returncode == 0
+    assert listing(data)["python3"][:2] == ["no", "yes"]
+    plain = await server.create_notebook(
+        "alice/plain.ipynb", notebook(("p", "import sys; print(sys.prefix)")), editors=()
+    )
+    async with YClient(server.ws_url(plain), server.token("alice")) as client:
+        assert (await run(server, plain, ["p"], "alice")).code == 202
+        await client.wait_for(lambda: finished(client, "p"), timeout=TIMEOUT)
+        assert text_of(client, "p").strip() == str(python.parent.parent)
+
 
 def test_unusable_pythons_and_names_are_refused_with_one_line(
     tmp_path: Path, environments: Path
