@@ -7,12 +7,15 @@ one at the next kernel start.
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
 
 from traitlets import Bool, Unicode
 from traitlets.config import Application
 
-from kernels.environments import KernelEnvironmentError, add, list_all, remove
+from kernels.environments import KernelEnvironmentError, add, closed_folder, list_all, remove
 from kernels.pool import KernelPool
 
 from .app import DB_ALIASES, ServerConfig, load_config_file
@@ -64,6 +67,14 @@ class KernelsAddApp(Application):
         except KernelEnvironmentError as error:
             self.exit(f"{self.name}: {error}")
         print(f"kernel {name} added ({spec_dir / 'kernel.json'})")
+        program = json.loads((spec_dir / "kernel.json").read_text())["argv"][0]
+        closed = closed_folder(program)
+        if closed is not None and os.geteuid() == 0:
+            print(
+                f"{self.name}: warning: other accounts cannot search {closed}, so kernels "
+                f"running as them cannot start {program} (chmod o+x {closed}, or move it)",
+                file=sys.stderr,
+            )
 
 
 class KernelsListApp(Application):

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,16 @@ def find_python(python: str) -> str:
     if not os.access(found, os.X_OK):
         raise KernelEnvironmentError(f"{found} is not executable")
     return os.path.abspath(found)
+
+
+def closed_folder(program: str) -> Path | None:
+    """The first folder on the way to ``program`` (as written, then resolved) that other
+    accounts cannot search, or None: kernels running as them could not start it."""
+    for path in (Path(program), Path(program).resolve()):
+        for folder in reversed(path.parents):
+            if not folder.stat().st_mode & stat.S_IXOTH:
+                return folder
+    return None
 
 
 def check_python(python: str, timeout: float = 120.0) -> str:
@@ -157,6 +168,7 @@ __all__ = [
     "KernelEnvironmentError",
     "add",
     "check_python",
+    "closed_folder",
     "find_python",
     "list_all",
     "remove",

@@ -131,6 +131,19 @@ def test_unusable_pythons_and_names_are_refused_with_one_line(
         assert done.stdout == ""
     assert sorted(p.name for p in (data / "kernels").iterdir()) == ["good"]
 
+    # Reachable by root only (tmp_path is 0700): added, with a warning that says why.
+    hidden = tmp_path / "hidden"
+    hidden.mkdir(mode=0o700)
+    (hidden / "python").symlink_to(good)
+    done = cli(data, "add", "hidden", str(hidden / "python"))
+    assert done.returncode == 0 and done.stdout.startswith("kernel hidden added")
+    closed = next(f for f in reversed((hidden / "python").parents) if not f.stat().st_mode & 1)
+    assert done.stderr.strip() == (
+        f"collab-server kernels add: warning: other accounts cannot search {closed}, so "
+        f"kernels running as them cannot start {hidden / 'python'} (chmod o+x {closed}, "
+        "or move it)"
+    )
+
     # A folder with no server data: refused, and nothing is created there.
     elsewhere = tmp_path / "not-data"
     done = cli(elsewhere, "add", "good2", str(good))
