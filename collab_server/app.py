@@ -209,6 +209,10 @@ class CollabServer(Application):
         "token": ("collab_server.cli_token.TokenApp", "Create, list and revoke API tokens."),
         "user": ("collab_server.cli_admin.UserApp", "Add, list, remove users; make admins."),
         "group": ("collab_server.cli_admin.GroupApp", "Create groups and manage their members."),
+        "kernels": (
+            "collab_server.cli_kernels.KernelsApp",
+            "Register kernels from other Pythons or virtual environments.",
+        ),
     }
 
     ip = Unicode("127.0.0.1", config=True, help="Address to listen on.")

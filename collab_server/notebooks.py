@@ -32,9 +32,10 @@ log = logging.getLogger(__name__)
 PURGE_INTERVAL = 3600.0  # seconds between checks for items past their days in the trash
 
 
-def kernel_owner(user: User) -> KernelOwner:
-    """The account a user's kernels run as (see :func:`kernels.identity.kernel_account`)."""
-    return kernel_account(user.name, user.provider)
+def kernel_owner(user: User, users: Users) -> KernelOwner:
+    """The account a user's kernels run as, with their server groups (see
+    :func:`kernels.identity.kernel_account`). Reads the database: call it in a thread."""
+    return kernel_account(user.name, user.provider, users.groups_of(user.id))
 
 
 class Notebooks:
@@ -77,19 +78,20 @@ class Notebooks:
                 await self.contents.make_dir(user.name)
         # Only the owner's kernels (running as them) may enter it.
         folder = await self.contents.resolve(user.name)
-        await asyncio.to_thread(self.kernel_pool.prepare_home, folder, kernel_owner(user))
+        owner = kernel_account(user.name, user.provider)
+        await asyncio.to_thread(self.kernel_pool.prepare_home, folder, owner)
         self._homes.add(user.name)
 
     async def logged_in(self, user: User) -> None:
         """A user just logged in: their folder exists and a kernel is warming up for them."""
         await self.ensure_home(user)
-        self.kernel_pool.prewarm(kernel_owner(user))
+        self.kernel_pool.prewarm(await asyncio.to_thread(kernel_owner, user, self.users))
 
     async def kernel_owner_of(self, path: str, runner: User) -> KernelOwner:
         """Whose account the kernel of the notebook at ``path`` runs as: its folder's owner."""
         name = owner_name(path)
         owner = runner if name == runner.name else await asyncio.to_thread(self.users.get, name)
-        return kernel_owner(owner)
+        return await asyncio.to_thread(kernel_owner, owner, self.users)
 
     # ---- cascades --------------------------------------------------------------------
 

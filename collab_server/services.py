@@ -62,6 +62,10 @@ class Settings:
     max_output_bytes: int = 1024 * 1024
     authenticate_metrics: bool = True  # False: /metrics answers anyone
 
+    def kernel_dir(self) -> Path:
+        """Kernelspecs registered by ``collab-server kernels add``, searched first by the pool."""
+        return self.data_dir / "kernels"
+
     def resolved_db_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'collab.db'}"
 
@@ -145,6 +149,9 @@ class Services:
         )
         self.contents = ContentsManager(settings.root_dir, self.db)
         self.kernel_pool = settings.kernel_pool or KernelPool()
+        kernel_dir = str(settings.kernel_dir())
+        if kernel_dir not in self.kernel_pool.extra_kernel_dirs:
+            self.kernel_pool.extra_kernel_dirs = [kernel_dir, *self.kernel_pool.extra_kernel_dirs]
         self.authorizer = Authorizer(self.contents, self.sharing)
         self.live = LiveSockets(self.db, settings.live_poll_interval)
         self.store = UpdateStore(self.store_db)

@@ -13,7 +13,9 @@ The rule (:func:`resolve_identity`):
   :class:`~kernels.errors.KernelIdentityError`.
 
 The switch is made by ``subprocess.Popen(user=, group=, extra_groups=)``
-(:func:`popen_kwargs`), never by a ``preexec_fn``. Each identity has its own
+(:func:`popen_kwargs`), never by a ``preexec_fn``; for a kernel without
+network, by :mod:`kernels.sandbox` once it made the kernel's network
+namespace (``setgroups``, ``setresgid``, ``setresuid``). Each identity has its own
 0700 folder in the pool's runtime folder, owned by it, holding its kernels'
 connection files (0600, owned by it) and ipc sockets, so no other user can
 connect to its kernels.
@@ -26,6 +28,7 @@ import logging
 import os
 import pwd
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,25 +43,28 @@ PASSED_ENV = ("LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ")
 
 @dataclass(frozen=True)
 class KernelOwner:
-    """Whose kernel it is: the notebook owner's name, and whether it is a unix (PAM) account."""
+    """Whose kernel it is: the notebook owner's name, whether it is a unix (PAM) account,
+    and the server's groups they are in (``auth.users.Users.groups_of``)."""
 
     name: str
     unix: bool
+    groups: frozenset[str] = frozenset()
 
 
 #: The login provider whose accounts are unix accounts (``auth.pam``).
 UNIX_PROVIDER = "pam"
 
 
-def kernel_account(user: str, provider: str) -> KernelOwner:
+def kernel_account(user: str, provider: str, groups: Iterable[str] = ()) -> KernelOwner:
     """Whose kernel a user's notebooks get: a unix account iff the user logs in with PAM.
 
     ``user`` is the account name, ``provider`` how the account was made
     (``auth.identity.User.provider``: "pam", "oauth", "local", ...). Only a
     PAM account is a unix account a kernel may run as (:func:`resolve_identity`);
-    every other login's kernels run as the pool's service account.
+    every other login's kernels run as the pool's service account. ``groups``
+    are the user's server groups (they may give the kernel the network).
     """
-    return KernelOwner(user, unix=provider == UNIX_PROVIDER)
+    return KernelOwner(user, unix=provider == UNIX_PROVIDER, groups=frozenset(groups))
 
 
 @dataclass(frozen=True)
@@ -264,6 +270,17 @@ def prepare_home(folder: Path, owner: KernelOwner, service_account: str | None =
     os.chmod(folder, 0o700)
 
 
+def unix_group_names(identity: KernelIdentity) -> set[str]:
+    """The names of the unix groups ``identity`` is in (gids without a name are left out)."""
+    names = set()
+    for gid in identity.groups:
+        try:
+            names.add(grp.getgrgid(gid).gr_name)
+        except KeyError:
+            continue
+    return names
+
+
 def describe(identity: KernelIdentity) -> str:
     """``user (uid N, gid M)`` for log lines."""
     try:
@@ -286,5 +303,6 @@ __all__ = [
     "resolve_identity",
     "secure_connection_file",
     "server_is_root",
+    "unix_group_names",
     "user_runtime_dir",
 ]

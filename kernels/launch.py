@@ -2,7 +2,7 @@
 
 The pool starts a kernel as ``python launch.py [options] -- <kernel argv>``.
 The process already runs as the kernel's user (``subprocess`` switched uid,
-gid and groups before executing it), so lowering resource limits and
+gid and groups before executing it, or :mod:`kernels.sandbox` did), so lowering resource limits and
 entering the notebook folder need no privilege, and are checked against that
 user's permissions rather than the server's; then it becomes the kernel
 with ``os.execvp``, keeping its pid (the pool's process handle stays valid).

@@ -22,7 +22,9 @@ The contract with the execution engine and the web layer:
   :meth:`on_kernel_culled`; each call runs in its own pool-owned task.
 
 Kernels talk over the ipc transport; their connection files and sockets
-live in a per-identity 0700 folder (see :mod:`kernels.identity`).
+live in a per-identity 0700 folder (see :mod:`kernels.identity`), so a
+kernel in a network namespace of its own (no network: :mod:`kernels.sandbox`)
+still talks to the server. Who gets the network: :meth:`KernelPool.has_network`.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.kernelspec import NoSuchKernel as _JupyterNoSuchKernel
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Float, Int, List, Unicode
+from traitlets import Bool, Float, Int, List, Set, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .errors import (
@@ -59,10 +61,11 @@ from .identity import (
     make_runtime_root,
     prepare_home,
     resolve_identity,
+    unix_group_names,
 )
 from .launch import ResourceLimits
 from .process import KernelLauncher, KernelProcess, is_python
-from .spares import SPARE_RETRY_AFTER, SpareKernels
+from .spares import SPARE_RETRY_AFTER, SpareKernels, SpareKey
 
 KernelStatus = Literal["alive", "restarting", "dead", "stopped"]
 KernelDiedCallback = Callable[[str, "ManagedKernel"], Awaitable[None]]
@@ -113,6 +116,11 @@ class ManagedKernel:
     @property
     def cwd(self) -> Path:
         return self._process.cwd
+
+    @property
+    def network(self) -> bool:
+        """Whether the kernel has the host's network (else only its own loopback)."""
+        return self._process.network
 
     @property
     def manager(self) -> AsyncKernelManager:
@@ -240,6 +248,28 @@ class KernelPool(LoggingConfigurable):
         "they share is bounded only by this and by file system quotas. 0 means unlimited.",
     )
 
+    sandbox_kernels = Bool(
+        True,
+        config=True,
+        help="Run kernels without network (a network namespace of their own, loopback "
+        "only) unless network_groups or their kernelspec allow it. False gives every kernel "
+        "the host's network: unsafe on a public server (its users can reach anything the "
+        "host can, e.g. to send spam or probe the internal network).",
+    )
+    network_groups = Set(
+        Unicode(),
+        config=True,
+        help="Groups whose members' kernels have the host's network: unix groups of PAM "
+        "users' accounts, or the server's groups (collab-server group ...). A notebook's "
+        "kernel has the network when the notebook's owner is in one. Empty: nobody.",
+    )
+    extra_kernel_dirs = List(
+        Unicode(),
+        config=True,
+        help="Folders of kernelspecs (each holding NAME/kernel.json) searched before "
+        "Jupyter's own. The server puts data_dir/kernels (collab-server kernels add) first.",
+    )
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._kernels: dict[str, ManagedKernel] = {}
@@ -267,6 +297,8 @@ class KernelPool(LoggingConfigurable):
         else:
             self._runtime = make_runtime_root(Path(tempfile.mkdtemp(prefix="collab-kernels-")))
             self._own_runtime = True
+        dirs = [d for d in self.extra_kernel_dirs if d not in self._specs.kernel_dirs]
+        self._specs.kernel_dirs = [*dirs, *self._specs.kernel_dirs]
         self._context = zmq.asyncio.Context()
         self._launcher = KernelLauncher(
             parent=self,
@@ -355,6 +387,27 @@ class KernelPool(LoggingConfigurable):
 
     # ------------------------------------------------------------------ the API
 
+    def has_network(self, owner: KernelOwner, identity: KernelIdentity, spec: KernelSpec) -> bool:
+        """Whether ``owner``'s kernels of ``spec``, running as ``identity``, get the network.
+
+        Yes when ``sandbox_kernels`` is off; when the kernelspec's metadata says
+        ``{"collab_server": {"network": true}}`` (for everyone who uses it);
+        when the owner is in one of ``network_groups``: a server group, or a
+        unix group of their own account (a PAM owner whose kernel runs as them).
+        """
+        if not self.sandbox_kernels:
+            return True
+        settings = (spec.metadata or {}).get("collab_server")
+        if isinstance(settings, dict) and settings.get("network") is True:
+            return True
+        allowed = set(self.network_groups)
+        if not allowed:
+            return False
+        if owner.groups & allowed:
+            return True
+        own_account = owner.unix and identity.user == owner.name
+        return own_account and bool(unix_group_names(identity) & allowed)
+
     def get(self, notebook_id: str) -> ManagedKernel | None:
         """The notebook's kernel, if it has one (in any status but stopped)."""
         return self._kernels.get(notebook_id)
@@ -388,11 +441,18 @@ class KernelPool(LoggingConfigurable):
             identity = resolve_identity(owner, self.kernel_user)
             spec = self._spec(kernel_name)
             self._check_user_limit(owner)
-            source = self._spares.claim(identity, kernel_name)
+            network = self.has_network(owner, identity, spec)
+            source = self._spares.claim((identity, kernel_name, network))
+            if isinstance(source, KernelProcess) and not _same_program(source.spec, spec):
+                # Its kernelspec changed since (collab-server kernels add): not that one.
+                self._stop_later(source, "kernel-stop-stale-spare")
+                source = None
             if source is None:
                 self._make_room()
             task = asyncio.create_task(
-                self._open_kernel(notebook_id, owner, identity, kernel_name, spec, cwd, source),
+                self._open_kernel(
+                    notebook_id, owner, identity, kernel_name, spec, cwd, network, source
+                ),
                 name=f"kernel-start-{notebook_id}",
             )
             task.add_done_callback(_retrieve)
@@ -481,7 +541,7 @@ class KernelPool(LoggingConfigurable):
         except Exception:
             self.log.exception("cannot prewarm a %s kernel for %s", kernel_name, owner.name)
             return
-        key = (identity, kernel_name)
+        key = (identity, kernel_name, self.has_network(owner, identity, spec))
         if not is_python(spec) or self._spares.count(key) > 0 or not self._room_for_spare():
             return
         self._spares.start(key, prewarmed=True)
@@ -536,24 +596,26 @@ class KernelPool(LoggingConfigurable):
         kernel_name: str,
         spec: KernelSpec,
         cwd: Path,
+        network: bool,
         source: KernelProcess | asyncio.Task[KernelProcess] | None,
     ) -> ManagedKernel:
         try:
             launcher = self._running_launcher()
             if source is None:
-                process = await launcher.start(identity, kernel_name, spec, cwd)
+                process = await launcher.start(identity, kernel_name, spec, cwd, network)
             else:
                 process = source if isinstance(source, KernelProcess) else await source
                 await launcher.move(process, cwd)
             kernel = ManagedKernel(notebook_id, owner, process, from_spare=source is not None)
             self._kernels[notebook_id] = kernel
             self.log.info(
-                "kernel %s (%s) for notebook %s runs as %s, pid %d%s",
+                "kernel %s (%s) for notebook %s runs as %s, pid %d, %s%s",
                 kernel.id,
                 kernel_name,
                 notebook_id,
                 describe(identity),
                 process.pid,
+                "with network" if network else "without network",
                 ", from a spare" if source is not None else "",
             )
             return kernel
@@ -569,8 +631,9 @@ class KernelPool(LoggingConfigurable):
         """Start default spares until each kernelspec in spare_kernel_names has pool_size."""
         if not self._open or not self.pool_size:
             return
+        owner = KernelOwner("", unix=False)
         try:
-            identity = resolve_identity(KernelOwner("", unix=False), self.kernel_user)
+            identity = resolve_identity(owner, self.kernel_user)
         except Exception:
             self.log.exception("cannot keep spare kernels")
             return
@@ -582,7 +645,7 @@ class KernelPool(LoggingConfigurable):
                 continue
             if not is_python(spec):
                 continue
-            key = (identity, kernel_name)
+            key = (identity, kernel_name, self.has_network(owner, identity, spec))
             if self._spares.failed_recently(key):
                 continue
             while self._spares.count(key) < self.pool_size and self._room_for_spare():
@@ -593,12 +656,11 @@ class KernelPool(LoggingConfigurable):
             return False
         return not self.max_kernels or self._total() < self.max_kernels
 
-    def _launch_spare(
-        self, identity: KernelIdentity, kernel_name: str
-    ) -> Coroutine[Any, Any, KernelProcess]:
+    def _launch_spare(self, key: SpareKey) -> Coroutine[Any, Any, KernelProcess]:
+        identity, kernel_name, network = key
         spec = self._spec(kernel_name)
         cwd = Path(identity.home) if os.path.isdir(identity.home) else Path("/")
-        return self._running_launcher().start(identity, kernel_name, spec, cwd)
+        return self._running_launcher().start(identity, kernel_name, spec, cwd, network)
 
     # ------------------------------------------------------------------ restart, stop
 
@@ -706,6 +768,11 @@ def _register(callbacks: list[_Callback], callback: _Callback) -> Unregister:
 
 async def _await(awaitable: Awaitable[None]) -> None:
     await awaitable
+
+
+def _same_program(old: KernelSpec, new: KernelSpec) -> bool:
+    """Whether a kernel started from kernelspec ``old`` runs what ``new`` says to run."""
+    return bool(old.argv == new.argv and old.env == new.env)
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

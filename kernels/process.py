@@ -28,7 +28,7 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from traitlets.config import LoggingConfigurable
 
-from . import launch
+from . import launch, sandbox
 from .errors import KernelStartFailed
 from .identity import (
     KernelIdentity,
@@ -41,20 +41,27 @@ from .identity import (
 
 
 class _KernelManager(AsyncKernelManager):
-    """An AsyncKernelManager that starts its kernel through :mod:`kernels.launch` when needed.
+    """An AsyncKernelManager that starts its kernel through :mod:`kernels.launch` when needed,
+    and through :mod:`kernels.sandbox` when it has no network.
 
     The launcher is used when the kernel runs as another user (it enters the
     notebook folder as that user, not as root) or when resource limits are set.
+    ``sandboxed_as`` is the identity a kernel without network runs as: the
+    process starts as the server's user, and the sandbox switches to it.
     """
 
     limits = launch.ResourceLimits()
     switch_user = False
     launch_cwd: str | None = None
+    sandboxed_as: KernelIdentity | None = None
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         argv = super().format_kernel_cmd(extra_arguments)
         if self.switch_user or self.limits:
-            return launch.command(self.limits, self.launch_cwd, argv)
+            argv = launch.command(self.limits, self.launch_cwd, argv)
+        who = self.sandboxed_as
+        if who is not None:
+            argv = sandbox.command(who.uid, who.gid, who.groups, argv)
         return argv
 
 
@@ -64,6 +71,7 @@ class KernelProcess:
 
     ``client`` and ``pid`` change when the process is relaunched; ``cwd``
     when a spare is moved. ``started`` is a ``time.monotonic()`` value.
+    ``network``: False when it runs in its own network namespace (loopback only).
     """
 
     manager: _KernelManager
@@ -73,6 +81,7 @@ class KernelProcess:
     kernel_name: str
     cwd: Path
     log_path: Path
+    network: bool = True
     pid: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -119,9 +128,17 @@ class KernelLauncher:
         self.log: logging.Logger | logging.LoggerAdapter[Any] = parent.log
 
     async def start(
-        self, identity: KernelIdentity, kernel_name: str, spec: KernelSpec, cwd: Path
+        self,
+        identity: KernelIdentity,
+        kernel_name: str,
+        spec: KernelSpec,
+        cwd: Path,
+        network: bool,
     ) -> KernelProcess:
         """Start a kernel as ``identity`` in ``cwd`` and wait until it is ready.
+
+        Without ``network`` it runs in a network namespace of its own with
+        loopback only (:mod:`kernels.sandbox`), and so do its restarts.
 
         Raises:
             KernelStartFailed: it could not be launched, exited, or timed out;
@@ -142,6 +159,7 @@ class KernelLauncher:
         )
         manager.limits = self.limits
         manager.switch_user = identity.switch
+        manager.sandboxed_as = None if network else identity
         manager.write_connection_file()
         secure_connection_file(Path(manager.connection_file), identity)
         process = KernelProcess(
@@ -152,6 +170,7 @@ class KernelLauncher:
             kernel_name=kernel_name,
             cwd=cwd,
             log_path=folder / f"kernel-{kernel_id}.log",
+            network=network,
         )
         try:
             await self._launch(process)
@@ -212,7 +231,8 @@ class KernelLauncher:
         manager, identity = process.manager, process.identity
         manager.launch_cwd = str(process.cwd)
         options: dict[str, Any] = {"env": kernel_env(identity, process.log_path.parent)}
-        options.update(popen_kwargs(identity))
+        if manager.sandboxed_as is None:
+            options.update(popen_kwargs(identity))  # else the sandbox switches, once inside
         if not identity.switch:
             options["cwd"] = str(process.cwd)
         name = process.kernel_name

@@ -219,6 +219,7 @@ class NotebookKernels:
             "status": session.executor.kernel_status,
             "busy": session.executor.busy,
             "runs_as": kernel.identity.user,
+            "network": kernel.network,
         }
 
     def states(self) -> dict[KernelState, int]:

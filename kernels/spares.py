@@ -18,13 +18,14 @@ from typing import Any
 from .identity import KernelIdentity
 from .process import KernelProcess
 
-SpareKey = tuple[KernelIdentity, str]
-"""Which notebooks a spare can serve: the account it runs as and its kernelspec name."""
+SpareKey = tuple[KernelIdentity, str, bool]
+"""Which notebooks a spare can serve: the account it runs as, its kernelspec name, and
+whether it has the network (a spare without is never given to a kernel with, nor back)."""
 
 #: Seconds before a spare that failed to start is tried again.
 SPARE_RETRY_AFTER = 30.0
 
-Launch = Callable[[KernelIdentity, str], Coroutine[Any, Any, KernelProcess]]
+Launch = Callable[[SpareKey], Coroutine[Any, Any, KernelProcess]]
 """Start a kernel process for a spare; may raise at once (no such kernelspec, pool closed)."""
 StopLater = Callable[[KernelProcess, str], None]
 """Stop a process in the background (the pool awaits these when it stops); the str names it."""
@@ -62,7 +63,7 @@ class SpareKernels:
         """Ready spares (of ``kernel_name``, or of every kernelspec)."""
         return sum(
             len(spares)
-            for (_, name), spares in self._ready.items()
+            for (_, name, _), spares in self._ready.items()
             if kernel_name is None or name == kernel_name
         )
 
@@ -76,11 +77,8 @@ class SpareKernels:
         while self._starting:
             await asyncio.gather(*self._starting, return_exceptions=True)
 
-    def claim(
-        self, identity: KernelIdentity, kernel_name: str
-    ) -> KernelProcess | asyncio.Task[KernelProcess] | None:
+    def claim(self, key: SpareKey) -> KernelProcess | asyncio.Task[KernelProcess] | None:
         """Take a ready spare of this key, else one being started (its task), else None."""
-        key = (identity, kernel_name)
         spares = self._ready.get(key)
         if spares:
             process = spares.pop(0)
@@ -94,10 +92,8 @@ class SpareKernels:
 
     def start(self, key: SpareKey, prewarmed: bool) -> None:
         """Start a spare of ``key``; raises what ``launch`` raises at once."""
-        identity, kernel_name = key
-        task = asyncio.create_task(
-            self._launch(identity, kernel_name), name=f"kernel-spare-{kernel_name}"
-        )
+        kernel_name = key[1]
+        task = asyncio.create_task(self._launch(key), name=f"kernel-spare-{kernel_name}")
         self._starting[task] = key
 
         def done(task: asyncio.Task[KernelProcess]) -> None:

@@ -338,3 +338,35 @@ async def test_exit_leaves_no_kernel_process(
     assert [pid for pid in pids if alive(pid)] == []
     assert kernel_children() == set()
     assert not runtime.exists()
+
+
+async def test_a_spare_of_a_kernelspec_changed_since_is_not_handed_out(
+    pool_factory: PoolFactory, folder_for: FolderFor, tmp_path: Path
+) -> None:
+    """``collab-server kernels add python3 ...`` on a running server: spares already started
+    run the old program, so the next notebook gets a kernel of the new one."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    specs.chmod(0o755)
+    async with pool_factory(pool_size=1, extra_kernel_dirs=[str(specs)]) as pool:
+        async with asyncio.timeout(TIMEOUT):
+            await pool.wait_for_spares()
+        spare_pids = kernel_children()
+        (specs / "python3").mkdir()
+        (specs / "python3" / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": "Python 3 (changed)",
+                    "language": "python",
+                    "env": {"COLLAB_SPEC": "changed"},
+                }
+            )
+        )
+        kernel = await pool.kernel_for("nb", "python3", ALICE, folder_for(ALICE))
+        assert not kernel.from_spare and kernel.pid not in spare_pids
+        result = await execute(kernel.client, "import os; print(os.environ.get('COLLAB_SPEC'))")
+        assert result.stdout.strip() == "changed"
+        async with asyncio.timeout(TIMEOUT):
+            while any(alive(pid) for pid in spare_pids):  # the stale spare is stopped
+                await asyncio.sleep(0.05)

@@ -26,7 +26,7 @@ from traitlets.config import LoggingConfigurable
 from kernels.identity import KernelIdentity, KernelOwner, make_runtime_root, resolve_identity
 from kernels.launch import ResourceLimits
 from kernels.process import KernelLauncher, KernelProcess
-from kernels.spares import SpareKernels
+from kernels.spares import SpareKernels, SpareKey
 
 from .conftest import TIMEOUT, alive
 
@@ -42,12 +42,11 @@ class Harness:
     stopping: list[asyncio.Task[None]] = field(default_factory=list)
     stopped: list[KernelProcess] = field(default_factory=list)
 
-    def launch(
-        self, identity: KernelIdentity, kernel_name: str
-    ) -> Coroutine[Any, Any, KernelProcess]:
+    def launch(self, key: SpareKey) -> Coroutine[Any, Any, KernelProcess]:
+        identity, kernel_name, network = key
         specs = self.launcher.specs
         spec = BROKEN if kernel_name == "broken" else specs.get_kernel_spec(kernel_name)
-        return self.launcher.start(identity, kernel_name, spec, Path("/"))
+        return self.launcher.start(identity, kernel_name, spec, Path("/"), network)
 
     def stop_later(self, process: KernelProcess, name: str) -> None:
         self.stopped.append(process)
@@ -87,7 +86,7 @@ def spares_for(h: Harness) -> SpareKernels:
 
 async def test_spares_are_counted_claimed_and_evicted(harness: Harness) -> None:
     spares = spares_for(harness)
-    key = (harness.identity, "python3")
+    key = (harness.identity, "python3", False)
     spares.start(key, prewarmed=False)
     spares.start(key, prewarmed=False)
     assert spares.count(key) == 2 and spares.total == 2 and spares.ready_count() == 0
@@ -95,10 +94,12 @@ async def test_spares_are_counted_claimed_and_evicted(harness: Harness) -> None:
         await spares.wait()
     assert spares.ready_count("python3") == 2 and spares.ready_count("other") == 0
 
-    claimed = spares.claim(harness.identity, "python3")
-    assert isinstance(claimed, KernelProcess) and alive(claimed.pid)
+    claimed = spares.claim(key)
+    assert isinstance(claimed, KernelProcess) and alive(claimed.pid) and not claimed.network
     assert spares.count(key) == 1
-    assert spares.claim(harness.identity, "other") is None
+    assert spares.claim((harness.identity, "other", False)) is None
+    # A spare without network is never handed to a kernel that has it.
+    assert spares.claim((harness.identity, "python3", True)) is None
 
     assert spares.evict_one()
     assert spares.total == 0 and not spares.evict_one()
@@ -109,8 +110,9 @@ async def test_spares_are_counted_claimed_and_evicted(harness: Harness) -> None:
 
 async def test_a_spare_still_starting_can_be_claimed(harness: Harness) -> None:
     spares = spares_for(harness)
-    spares.start((harness.identity, "python3"), prewarmed=True)
-    claimed = spares.claim(harness.identity, "python3")
+    spares.start((harness.identity, "python3", True), prewarmed=True)
+    assert spares.claim((harness.identity, "python3", False)) is None
+    claimed = spares.claim((harness.identity, "python3", True))
     assert isinstance(claimed, asyncio.Task)
     assert spares.total == 0  # it is the claimer's now, not a spare
     async with asyncio.timeout(TIMEOUT):
@@ -121,8 +123,8 @@ async def test_a_spare_still_starting_can_be_claimed(harness: Harness) -> None:
 
 async def test_old_prewarmed_spares_are_dropped_other_spares_kept(harness: Harness) -> None:
     spares = spares_for(harness)
-    spares.start((harness.identity, "python3"), prewarmed=True)
-    spares.start((harness.identity, "python3"), prewarmed=False)
+    spares.start((harness.identity, "python3", False), prewarmed=True)
+    spares.start((harness.identity, "python3", False), prewarmed=False)
     async with asyncio.timeout(TIMEOUT):
         await spares.wait()
     two_minutes_later = time.monotonic() + 120  # ``started`` is a monotonic time
@@ -137,18 +139,18 @@ async def test_a_failed_start_is_logged_and_not_retried_at_once(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     spares = spares_for(harness)
-    key = (harness.identity, "broken")
+    key = (harness.identity, "broken", False)
     spares.start(key, prewarmed=False)
     async with asyncio.timeout(TIMEOUT):
         await spares.wait()
     assert spares.total == 0 and spares.failed_recently(key)
-    assert not spares.failed_recently((harness.identity, "python3"))
+    assert not spares.failed_recently((harness.identity, "python3", False))
     assert "a spare broken kernel failed to start" in caplog.text
 
 
 async def test_a_spare_ready_after_the_pool_stopped_is_stopped(harness: Harness) -> None:
     spares = spares_for(harness)
-    spares.start((harness.identity, "python3"), prewarmed=False)
+    spares.start((harness.identity, "python3", False), prewarmed=False)
     spares.accepting = False
     async with asyncio.timeout(TIMEOUT):
         await spares.wait()
