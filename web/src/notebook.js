@@ -60,12 +60,15 @@ function showPeople(open) {
   app.classList.toggle("people-open", open);
   peopleToggle.setAttribute("aria-expanded", String(open));
 }
-side.addEventListener("keydown", (event) => {
+/** @param {KeyboardEvent} event */
+const closePeopleOnEscape = (event) => {
   if (event.key === "Escape" && app.classList.contains("people-open")) {
     showPeople(false);
     peopleToggle.focus();
   }
-});
+};
+side.addEventListener("keydown", closePeopleOnEscape);
+peopleToggle.addEventListener("keydown", closePeopleOnEscape);
 const messages = h("div", { class: "nb-messages" });
 const keptBox = h("div", { class: "nb-messages" });
 const followBanner = h("div", { class: "nb-follow" });
