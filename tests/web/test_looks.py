@@ -40,11 +40,13 @@ AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" 
 TRACEBACK = [
     "\x1b[0;31m---------------------------------------------------------------------------\x1b[0m",
     "\x1b[0;31mZeroDivisionError\x1b[0m                         Traceback (most recent call last)",
-    "Cell \x1b[0;32mIn[3], line 1\x1b[0m\n\x1b[0;32m----> 1\x1b[0m \x1b[38;5;241m1\x1b[39m/\x1b[38;5;241m0\x1b[39m",
+    "Cell \x1b[0;32mIn[3], line 1\x1b[0m\n"
+    "\x1b[0;32m----> 1\x1b[0m \x1b[38;5;241m1\x1b[39m/\x1b[38;5;241m0\x1b[39m",
     "\x1b[0;31mZeroDivisionError\x1b[0m: division by zero",
 ]
 PNG_DOT = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9aw"
+    "AAAABJRU5ErkJggg=="
 )
 
 
@@ -74,7 +76,8 @@ def lesson() -> dict[str, Any]:
                     "output_type": "execute_result",
                     "execution_count": 2,
                     "data": {
-                        "text/html": "<table><tr><th>city</th></tr><tr><td>Lisbon</td></tr></table>",
+                        "text/html": "<table><tr><th>city</th></tr>"
+                        "<tr><td>Lisbon</td></tr></table>",
                         "text/plain": "<IPython.core.display.HTML object>",
                     },
                     "metadata": {},
@@ -155,6 +158,7 @@ async def choose_theme(page: Page, choice: str) -> None:
 
 async def axe_problems(page: Page) -> list[str]:
     """axe-core's serious and critical violations on the page as it is, one line each."""
+    assert AXE.is_file(), f"{AXE} is missing: npm ci --prefix web installs axe-core"
     await page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
     found: list[dict[str, Any]] = await page.evaluate(
         """async () => {
@@ -441,3 +445,8 @@ async def test_axe_finds_nothing_serious_on_any_page_in_either_theme(
     await phone.get_by_test_id("people-toggle").click()
     await expect(phone.get_by_test_id("roster")).to_be_visible()
     await expect_no_axe_problems(phone, "the notebook on a phone (dark)")
+    phone_list = await phone.context.new_page()
+    await phone_list.goto("/")
+    shared = phone_list.get_by_test_id("shared")
+    await expect(shared.get_by_test_id("notebook-row")).to_have_count(1)
+    await expect_no_axe_problems(phone_list, "the list on a phone (dark)")
