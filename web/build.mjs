@@ -32,6 +32,19 @@ await build({
   metafile: false,
 });
 
+// The theme script runs before the page is parsed (a classic, blocking script in
+// <head>), so it is an IIFE rather than a module.
+await build({
+  entryPoints: [join(here, "src", "theme.js")],
+  outdir: out,
+  bundle: true,
+  format: "iife",
+  target: ["chrome110", "firefox110", "safari16"],
+  minify: true,
+  legalComments: "none",
+  logLevel: "warning",
+});
+
 function files(root, prefix = "") {
   if (!existsSync(root)) return [];
   return readdirSync(root).flatMap((name) => {

@@ -19,11 +19,19 @@ import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    ViewportSize,
+    async_playwright,
+    expect,
+)
 
 from collab_server.handlers.base import SESSION_COOKIE
 from tests.conftest import Server, ServerFactory
@@ -76,7 +84,24 @@ async def web_server(make_server: ServerFactory) -> AsyncIterator[ServerFactory]
         await server.stop()
 
 
-PersonFactory = Callable[[Server, str], Awaitable[BrowserContext]]
+#: The window most tests use; a phone is ``PHONE``.
+DESKTOP: ViewportSize = {"width": 1280, "height": 860}
+#: A phone held upright (an iPhone 14's CSS pixels).
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+class PersonFactory(Protocol):
+    """``await person(server, "alice")``; ``viewport`` and ``color_scheme`` (the system's
+    light or dark preference) set the browser window the person uses."""
+
+    def __call__(
+        self,
+        server: Server,
+        name: str,
+        *,
+        viewport: ViewportSize = ...,
+        color_scheme: Literal["light", "dark"] = ...,
+    ) -> Awaitable[BrowserContext]: ...
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -90,14 +115,22 @@ async def person(browser: Browser) -> AsyncIterator[PersonFactory]:
     contexts: list[BrowserContext] = []
     errors: list[str] = []
 
-    async def log_in(server: Server, name: str) -> BrowserContext:
+    async def log_in(
+        server: Server,
+        name: str,
+        *,
+        viewport: ViewportSize = DESKTOP,
+        color_scheme: Literal["light", "dark"] = "light",
+    ) -> BrowserContext:
         server.services.users.get_or_create(name)
         jar = WebClient(server.url)
         await login_with_session(server, jar, name)
         session = jar.cookie(SESSION_COOKIE)
         assert session is not None
         context = await browser.new_context(
-            viewport={"width": 1280, "height": 860}, base_url=server.url
+            viewport=viewport,
+            base_url=server.url,
+            color_scheme=color_scheme,
         )
         contexts.append(context)
         context.set_default_timeout(UI_TIMEOUT)

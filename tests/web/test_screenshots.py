@@ -1,5 +1,6 @@
-"""Pictures of the app for people to look at (the README shows one): the notebook view
-with two people in it, and the tutor dashboard with a raised hand.
+"""Pictures of the app for people to look at (the README shows them): the notebook view
+with two people in it (in the light and the dark theme), the tutor dashboard with a
+raised hand, and the notebook and the list on a phone (390 px wide).
 
 Each picture is taken once the page shows what it is meant to show (both people in the
 roster, the other's cursor, the outputs; the student active with a hand up), and is
@@ -16,6 +17,7 @@ from playwright.async_api import expect
 from tests.conftest import ServerFactory
 
 from .conftest import (
+    PHONE,
     SCREENSHOTS,
     WEB,
     PersonFactory,
@@ -95,7 +97,9 @@ async def test_screenshots_of_the_notebook_and_the_tutor_dashboard(
     users.add_member("class-a", "sam")
 
     # The notebook view: alice and bob pair on one notebook, bob typing in the last cell.
-    notebook_id = await server.create_notebook("alice/visits.ipynb", analysis(), editors=("bob",))
+    notebook_id = await server.create_notebook(
+        "alice/visits.ipynb", analysis(), editors=("bob", "carol")
+    )
     alice = await open_notebook(await person(server, "alice"), notebook_id)
     bob = await open_notebook(await person(server, "bob"), notebook_id)
     await click_into(alice, "top")
@@ -113,6 +117,30 @@ async def test_screenshots_of_the_notebook_and_the_tutor_dashboard(
     ).to_contain_text("Nairobi")
     notebook_png = SCREENSHOTS / "notebook.png"
     await alice.screenshot(path=str(notebook_png))
+
+    # The same, in the dark theme (chosen in the header; the output frame follows).
+    await alice.get_by_test_id("theme").select_option("dark")
+    await expect(alice.locator("html")).to_have_attribute("data-theme", "dark")
+    frame_body = alice.frame_locator("iframe[data-testid=output-frame]").locator("html")
+    await expect(frame_body).to_have_attribute("data-theme", "dark")
+    dark_png = SCREENSHOTS / "notebook-dark.png"
+    await alice.screenshot(path=str(dark_png))
+
+    # On a phone: carol, an editor, follows along; the roster is behind "People".
+    carol_phone = await person(server, "carol", viewport=PHONE)
+    carol = await open_notebook(carol_phone, notebook_id)
+    await expect(cell(carol, "load").get_by_test_id("outputs")).to_contain_text("2729 visits")
+    await expect(cell(carol, "load").locator(".cm-content")).to_be_visible()
+    phone_png = SCREENSHOTS / "phone-notebook.png"
+    await carol.screenshot(path=str(phone_png))
+    home = server.services.settings.root_dir / "alice"
+    (home / "lessons").mkdir()
+    (home / "cities.csv").write_text("city,visits\nLisbon,1204\n")
+    listing = await (await person(server, "alice", viewport=PHONE)).new_page()
+    await listing.goto("/")
+    await expect(listing.get_by_test_id("file-row")).to_have_count(1)
+    phone_list_png = SCREENSHOTS / "phone-list.png"
+    await listing.screenshot(path=str(phone_list_png))
 
     # The tutor dashboard: sam is working in his notebook, with a hand up.
     homework_id = await server.create_notebook(
@@ -135,5 +163,5 @@ async def test_screenshots_of_the_notebook_and_the_tutor_dashboard(
     tutor_png = SCREENSHOTS / "tutor.png"
     await tina.screenshot(path=str(tutor_png))
 
-    for png in (notebook_png, tutor_png):
+    for png in (notebook_png, dark_png, phone_png, phone_list_png, tutor_png):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -26,6 +26,9 @@ import { keepUnsaved, showKept } from "./notebook/kept.js";
 import { mountHistory } from "./history/panel.js";
 import { downloadMenu } from "./lib/downloads.js";
 import { KernelHelp } from "./notebook/completion.js";
+import { labelCells } from "./notebook/labels.js";
+import { themeSelect } from "./lib/theme.js";
+import { onOutputTheme } from "./notebook/frame.js";
 
 const boot = readBoot();
 const notebook = /** @type {import("./lib/boot.js").BootNotebook} */ (boot.notebook);
@@ -45,7 +48,27 @@ const historyToggle = h("button", {
 const cellsEl = h("div", { class: "nb-cells", "aria-label": "Cells" });
 const scroller = h("main", { class: "nb-scroller" }, cellsEl);
 const historyPanel = h("aside", { class: "nb-history", testid: "history", hidden: true, "aria-label": "History" });
-const side = h("aside", { class: "nb-side" });
+const side = h("aside", { class: "nb-side", id: "people-panel", "aria-label": "People" });
+// On a phone the roster is a drawer over the cells, opened from the header.
+const peopleToggle = h("button", {
+  type: "button", class: "btn btn-quiet people-toggle", testid: "people-toggle",
+  "aria-expanded": "false", "aria-controls": "people-panel", title: "Show who is here",
+  onclick: () => showPeople(!app.classList.contains("people-open")),
+}, "People");
+/** @param {boolean} open */
+function showPeople(open) {
+  app.classList.toggle("people-open", open);
+  peopleToggle.setAttribute("aria-expanded", String(open));
+}
+/** @param {KeyboardEvent} event */
+const closePeopleOnEscape = (event) => {
+  if (event.key === "Escape" && app.classList.contains("people-open")) {
+    showPeople(false);
+    peopleToggle.focus();
+  }
+};
+side.addEventListener("keydown", closePeopleOnEscape);
+peopleToggle.addEventListener("keydown", closePeopleOnEscape);
 const messages = h("div", { class: "nb-messages" });
 const keptBox = h("div", { class: "nb-messages" });
 const followBanner = h("div", { class: "nb-follow" });
@@ -54,16 +77,19 @@ const pathEl = h("nav", { class: "nb-path", testid: "notebook-path", "aria-label
 const roleBadge = h("span", { class: "badge", testid: "role-badge" });
 const downloadSlot = h("span", { class: "nb-download" });
 app.replaceChildren(
-  h("header", { class: "nb-header" },
-    h("a", { class: "brand", href: "/", title: "Your notebooks" }, "collab-server"),
-    pathEl,
-    roleBadge,
-    h("span", { class: "spacer" }),
-    h("span", { class: "kernel" }, h("span", { class: "kernel-label" }, "Kernel"), kernelStatus),
-    connection,
-    downloadSlot,
-    historyToggle),
-  toolbarSlot,
+  h("header", { class: "nb-top" },
+    h("div", { class: "nb-header" },
+      h("a", { class: "brand", href: "/", title: "Your notebooks" }, "collab-server"),
+      pathEl,
+      roleBadge,
+      h("span", { class: "spacer" }),
+      h("span", { class: "kernel" }, h("span", { class: "kernel-label" }, "Kernel"), kernelStatus),
+      connection,
+      downloadSlot,
+      historyToggle,
+      peopleToggle,
+      themeSelect()),
+    toolbarSlot),
   messages,
   keptBox,
   // The follow banner floats over the cells: showing or hiding it must not move
@@ -237,6 +263,8 @@ const view = new NotebookView({
     }
   },
 });
+labelCells(view);
+onOutputTheme();
 commands = new Commands({
   doc, view, api, notebookId: notebook.id, readOnly, toast: notice,
   announce: (action) => presence?.set("action", action),

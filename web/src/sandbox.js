@@ -8,26 +8,38 @@
 //   <- parent {type: "render", bundle}       a mime bundle; renders the richest of
 //                                            text/html, image/svg+xml,
 //                                            application/javascript (text/plain else)
+//   <- parent {type: "theme", theme}         "light" or "dark": the page's colours
+//                                            changed (the first comes in the URL,
+//                                            `/sandbox?theme=dark`, so nothing flashes)
 //   -> parent {type: "height", height}       the content height, on every change
 //
 // HTML is inserted and its <script> elements re-created so they run (as
 // JupyterLab does: innerHTML alone never runs scripts). JavaScript runs with
 // `element` bound to its output node, like classic Jupyter.
 
+// Colours as lib/base.css's light and dark themes (the frame cannot load it).
 const STYLE = `
+:root { color-scheme: light; --fg: #1f2328; --stripe: #f5f5f5; --rule: #999; --error: #cf222e; }
+:root[data-theme=dark] { color-scheme: dark; --fg: #e6edf3; --stripe: #161b22; --rule: #3d444d; --error: #f85149; }
 html, body { margin: 0; padding: 0; background: transparent; }
-body { font: 13px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; color: #1f2328; overflow-x: auto; overflow-y: hidden; }
+body { font: 13px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; color: var(--fg); overflow-x: auto; overflow-y: hidden; }
 #out { display: flow-root; padding: 2px 0; }
 pre, code { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; }
 table { border-collapse: collapse; border-spacing: 0; font-size: 12px; }
-thead { border-bottom: 1px solid #999; vertical-align: bottom; }
+thead { border-bottom: 1px solid var(--rule); vertical-align: bottom; }
 th, td { padding: 4px 8px; text-align: right; vertical-align: middle; border: none; }
 th { font-weight: 600; }
-tbody tr:nth-child(odd) { background: #f5f5f5; }
+tbody tr:nth-child(odd) { background: var(--stripe); }
 tbody tr:hover { background: rgba(66, 165, 245, .2); }
 img, svg { max-width: 100%; height: auto; }
-.error { color: #cf222e; white-space: pre-wrap; }
+.error { color: var(--error); white-space: pre-wrap; }
 `;
+
+/** @param {unknown} theme */
+function setTheme(theme) {
+  document.documentElement.dataset.theme = theme === "dark" ? "dark" : "light";
+}
+setTheme(new URLSearchParams(location.search).get("theme"));
 
 const root = document.createElement("div");
 root.id = "out";
@@ -109,6 +121,9 @@ const handlers = {
     const mime = ORDER.find((m) => m in bundle);
     if (mime) renderers[mime](bundle[mime]);
     reportHeight();
+  },
+  theme(message) {
+    setTheme(message.theme);
   },
 };
 

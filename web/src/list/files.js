@@ -126,7 +126,7 @@ export function entryRow(entry, { role, presence, actions, showFolder = false, c
   const isFolder = entry.type === "directory";
   const isNotebook = entry.type === "notebook";
   const folder = showFolder ? entry.path.split("/").slice(0, -1).join("/") : "";
-  const people = h("span", { class: "people", testid: "active-people" });
+  const people = h("span", { class: "people", testid: "active-people", role: "group" }); // named by showPeople
   if (isNotebook) showPeople(people, (entry.id && presence[entry.id]) || []);
 
   /** @type {HTMLElement[]} */

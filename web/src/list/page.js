@@ -3,6 +3,7 @@
 import { h } from "./dom.js";
 import { avatar } from "./people.js";
 import { readBoot } from "../lib/boot.js";
+import { themeSelect } from "../lib/theme.js";
 
 /** @typedef {import("../lib/boot.js").Boot} Boot */
 
@@ -41,6 +42,7 @@ export function topBar(boot, current) {
       { class: "me" },
       avatar(boot.user.name, { size: "m", title: `Logged in as ${boot.user.name}` }),
       h("span", { class: "me-name" }, boot.user.name, boot.user.admin && h("span", { class: "tag" }, "admin")),
+      themeSelect(),
       h("a", { href: "/logout", class: "nav-link" }, "Log out"),
     ),
   );

@@ -19,8 +19,9 @@ import {
 } from "@codemirror/view";
 import { defaultKeymap, indentWithTab } from "@codemirror/commands";
 import {
-  LanguageSupport, bracketMatching, defaultHighlightStyle, indentOnInput, indentUnit, syntaxHighlighting,
+  HighlightStyle, LanguageSupport, bracketMatching, indentOnInput, indentUnit, syntaxHighlighting,
 } from "@codemirror/language";
+import { tags as t } from "@lezer/highlight";
 import { python } from "@codemirror/lang-python";
 // The markdown language alone: `markdown()` would also bundle the HTML, CSS and
 // JavaScript parsers for embedded code (~150 kB) that notebook cells rarely need.
@@ -36,6 +37,29 @@ const theme = EditorView.theme({
   ".cm-content": { padding: "6px 0", caretColor: "var(--fg)" },
   ".cm-line": { padding: "0 8px" },
 });
+
+// Code colours from lib/base.css's --hl-* variables, so one style serves the
+// light and the dark theme (CodeMirror's defaultHighlightStyle is light-only and
+// its orange strings miss 4.5:1 contrast on the cell's grey).
+const highlight = HighlightStyle.define([
+  { tag: [t.keyword, t.controlKeyword, t.definitionKeyword, t.moduleKeyword, t.operatorKeyword], color: "var(--hl-keyword)" },
+  { tag: [t.string, t.special(t.string), t.regexp, t.escape], color: "var(--hl-string)" },
+  { tag: [t.number, t.bool, t.null, t.atom], color: "var(--hl-number)" },
+  { tag: [t.comment, t.lineComment, t.blockComment], color: "var(--hl-comment)", fontStyle: "italic" },
+  { tag: [t.function(t.definition(t.variableName)), t.definition(t.className), t.function(t.variableName)], color: "var(--hl-def)" },
+  { tag: [t.className, t.typeName, t.standard(t.variableName)], color: "var(--hl-type)" },
+  { tag: [t.propertyName, t.attributeName], color: "var(--hl-property)" },
+  { tag: [t.meta, t.processingInstruction, t.self], color: "var(--hl-meta)" },
+  { tag: t.heading, color: "var(--hl-heading)", fontWeight: "bold" },
+  { tag: [t.link, t.url], color: "var(--hl-link)", textDecoration: "underline" },
+  { tag: t.emphasis, fontStyle: "italic" },
+  { tag: t.strong, fontWeight: "bold" },
+  { tag: t.strikethrough, textDecoration: "line-through" },
+  { tag: t.invalid, color: "var(--hl-invalid)" },
+]);
+
+/** What a screen reader calls the editor (the cell around it is a labelled region). */
+const EDITOR_NAMES = { code: "Code", markdown: "Markdown source", raw: "Raw text" };
 
 // Read-only or editable, switched in place when the person's role changes.
 const access = new Compartment();
@@ -122,7 +146,9 @@ export function createEditor(options) {
       indentOnInput(),
       indentUnit.of("    "),
       bracketMatching(),
-      syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+      syntaxHighlighting(highlight),
+      // A name, and a tab stop even when read-only (a viewer scrolls long lines with the keyboard).
+      EditorView.contentAttributes.of({ "aria-label": EDITOR_NAMES[options.language], tabindex: "0" }),
       languages[options.language](),
       options.language === "code" && options.help ? kernelHelp(options.help) : [],
       options.language === "markdown" ? EditorView.lineWrapping : [],

@@ -4,7 +4,11 @@
 // The frame asks for its content ("ready"), we post it the mime bundle, and it
 // reports its height ("height") so the frame is sized to its content.
 //
+// The frame follows the page's theme: it starts in it (`/sandbox?theme=dark`)
+// and gets {type: "theme", theme} when it changes (onOutputTheme()).
+//
 // Exports:
+//   onOutputTheme()  make every frame follow the page's theme (call once).
 //   createOutputFrame(bundle)  an iframe element [data-testid=output-frame]
 //     showing `bundle` ({mime: data}, the rich mime types plus text/plain);
 //     call `setOutputBundle(iframe, bundle)` to show new data in it, and
@@ -14,7 +18,11 @@
 // accepted only if `event.source` is one of our frames' windows (their origin is
 // "null", so the origin cannot tell them apart).
 
+import { onTheme } from "../lib/theme.js";
+
 /** @typedef {Record<string, unknown>} Bundle */
+
+const pageTheme = () => (document.documentElement.dataset.theme === "dark" ? "dark" : "light");
 
 /** @type {Map<HTMLIFrameElement, {bundle: Bundle, ready: boolean}>} */
 const frames = new Map();
@@ -64,7 +72,7 @@ export function createOutputFrame(bundle) {
   frame.setAttribute("loading", "lazy");
   frame.setAttribute("referrerpolicy", "no-referrer");
   frame.title = "output";
-  frame.src = "/sandbox";
+  frame.src = `/sandbox?theme=${pageTheme()}`;
   frames.set(frame, { bundle, ready: false });
   return frame;
 }
@@ -75,6 +83,14 @@ export function setOutputBundle(frame, bundle) {
   if (!state) return;
   state.bundle = bundle;
   send(frame);
+}
+
+export function onOutputTheme() {
+  onTheme((theme) => {
+    for (const [frame, state] of frames) {
+      if (state.ready && frame.contentWindow) frame.contentWindow.postMessage({ type: "theme", theme }, "*");
+    }
+  });
 }
 
 /** Forget a frame whose output is gone (its messages are ignored from now on). */

@@ -32,6 +32,7 @@ const joined = (value) => (Array.isArray(value) ? value.join("") : String(value 
 function ansiHtml(text) {
   const converter = new AnsiUp();
   converter.escape_html = true;
+  converter.use_classes = true; // colours from notebook.css, per theme
   return converter.ansi_to_html(text);
 }
 
