@@ -188,6 +188,8 @@ def make_app(
         ),
         (rf"/api/notebooks/{NOTEBOOK_ID}/input", kernels.InputHandler, running),
         (rf"/api/notebooks/{NOTEBOOK_ID}/complete", kernels.CompleteHandler, running),
+        (r"/api/kernelspecs", kernels.KernelSpecsHandler, running),
+        (rf"/api/notebooks/{NOTEBOOK_ID}/kernelspec", kernels.NotebookKernelSpecHandler, running),
         (rf"/api/notebooks/{NOTEBOOK_ID}/inspect", kernels.InspectHandler, running),
         (rf"/api/notebooks/{NOTEBOOK_ID}/history", kernels.NotebookHistoryHandler, running),
         (

@@ -36,6 +36,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 
@@ -154,6 +155,15 @@ class ManagedKernel:
             f"pid={self.pid} {self.status}>"
         )
 
+
+
+@dataclass(frozen=True, slots=True)
+class KernelSpecInfo:
+    """What a person choosing a kernel sees of a kernelspec."""
+
+    name: str
+    display_name: str
+    language: str
 
 class KernelPool(LoggingConfigurable):
     """Kernels for notebooks: pre-started spares, quotas, idle culling and death detection."""
@@ -554,6 +564,18 @@ class KernelPool(LoggingConfigurable):
         """Wait until every spare being started is ready (or failed)."""
         await self._spares.wait()
 
+    def kernel_specs(self) -> list[KernelSpecInfo]:
+        """The kernelspecs a notebook may choose, as this pool finds them (reads the disk)."""
+        found = []
+        for name in sorted(self._specs.find_kernel_specs()):
+            try:
+                spec = self._specs.get_kernel_spec(name)
+            except Exception:  # a broken kernel.json: not offered, and said why
+                self.log.warning("kernelspec %r cannot be read", name, exc_info=True)
+                continue
+            found.append(KernelSpecInfo(name, spec.display_name or name, spec.language or ""))
+        return found
+
     def prepare_home(self, folder: Path, owner: KernelOwner) -> None:
         """Create ``owner``'s notebook folder for their kernels; see :func:`identity.prepare_home`."""
         prepare_home(folder, owner, self.kernel_user)
@@ -787,6 +809,7 @@ __all__ = [
     "KernelDiedCallback",
     "KernelOwner",
     "KernelPool",
+    "KernelSpecInfo",
     "KernelStatus",
     "ManagedKernel",
     "Unregister",

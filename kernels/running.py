@@ -25,7 +25,7 @@ from crdt.rooms import RoomManager
 from .errors import KernelError, KernelUnavailable, NoSuchKernel
 from .execution import KERNEL_STATES, ExecutionSink, Executor, KernelState
 from .outputs import NotebookWriter
-from .pool import KernelOwner, KernelPool, ManagedKernel
+from .pool import KernelOwner, KernelPool, KernelSpecInfo, ManagedKernel
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,35 @@ class NotebookKernels:
         """The kernel's help on the name at ``cursor_pos``, starting the kernel if needed."""
         session = await self._session(notebook_id, path, placement)
         return await session.executor.inspect(code, cursor_pos, detail_level)
+
+    async def choose_kernelspec(
+        self, notebook_id: str, spec: KernelSpecInfo, username: str
+    ) -> None:
+        """Make ``spec`` the notebook's kernel for everyone: written into its metadata.
+
+        A running kernel of another kernelspec is shut down (its runs end
+        "aborted"); the chosen one starts on the next run. Unchanged if it is
+        already the notebook's kernelspec.
+        """
+        room = await self.rooms.hold(notebook_id, self)
+        try:
+            meta = room.doc.get("meta", type=Map)
+            metadata = meta.get("metadata")
+            if not isinstance(metadata, Map):
+                metadata = meta["metadata"] = Map({})
+            chosen = {"name": spec.name, "display_name": spec.display_name, "language": spec.language}
+            if metadata.get("kernelspec") != chosen:
+                metadata["kernelspec"] = chosen
+            session = self._sessions.get(notebook_id)
+            if session is not None and session.kernel.kernel_name != spec.name:
+                await session.executor.shutdown(username)
+                await self._end(notebook_id)
+                write_no_kernel(
+                    room,
+                    f"{username} chose {spec.display_name}. It starts when you run a cell.",
+                )
+        finally:
+            room.release(self)
 
     async def interrupt(self, notebook_id: str, username: str) -> None:
         await self._existing(notebook_id).executor.interrupt(username)

@@ -9,6 +9,9 @@ outputs in the shared document (see ``kernels/execution.py`` for its layout).
   kernel's completions (editor; cursor in code points, as Jupyter's
   protocol counts); ``POST .../inspect`` (``"detail_level": 0|1``): its help
   on the name at the cursor as plain text. Both start the kernel if needed.
+- ``GET /api/kernelspecs``: the installed kernels (anyone logged in);
+  ``PUT /api/notebooks/<id>/kernelspec`` ``{"name"}`` (editor): the
+  notebook's kernel for everyone; a running kernel of another kind stops.
 - ``GET /api/notebooks/<id>/kernel``: ``{"kernel": {...} or null}`` (viewer).
 - ``POST /api/notebooks/<id>/kernel/interrupt|restart|shutdown`` (editor).
 - ``POST /api/notebooks/<id>/input`` ``{"execution_id", "value"}``: answer an
@@ -27,6 +30,7 @@ outputs in the shared document (see ``kernels/execution.py`` for its layout).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 import time
@@ -38,9 +42,10 @@ from tornado import web
 from auth.identity import IdentityProvider
 from auth.permissions import Action
 from crdt.contents import ContentsManager
+from kernels.errors import NoSuchKernelSpec
 from kernels.history import ExecutionHistory
 from kernels.pool import KernelOwner
-from kernels.running import NotebookKernels, Placement
+from kernels.running import DEFAULT_KERNEL, NotebookKernels, Placement
 
 from ..access import Authorizer
 from ..notebooks import Notebooks
@@ -153,6 +158,41 @@ class InspectHandler(CodeHelpHandler):
         )
         text = reply.get("data", {}).get("text/plain", "") if reply.get("found") else ""
         self.write_json({"found": bool(text), "text": ANSI.sub("", str(text))})
+
+
+class KernelSpecsHandler(KernelAPIHandler):
+    """GET /api/kernelspecs: the kernels a notebook may use, in Jupyter Server's shape."""
+
+    async def get(self) -> None:
+        specs = await asyncio.to_thread(self.kernels.pool.kernel_specs)
+        self.write_json(
+            {
+                "default": DEFAULT_KERNEL,
+                "kernelspecs": {
+                    s.name: {
+                        "name": s.name,
+                        "spec": {"display_name": s.display_name, "language": s.language},
+                        "resources": {},
+                    }
+                    for s in specs
+                },
+            }
+        )
+
+
+class NotebookKernelSpecHandler(KernelAPIHandler):
+    """PUT /api/notebooks/<id>/kernelspec ``{"name"}``: the notebook's kernel, for everyone."""
+
+    async def put(self, notebook_id: str) -> None:
+        await self.require(Action.RESTART, notebook_id)
+        name = self.json_body().get("name")
+        if not isinstance(name, str) or not name:
+            raise web.HTTPError(400, 'give {"name": "<kernelspec name>"}')
+        specs = {s.name: s for s in await asyncio.to_thread(self.kernels.pool.kernel_specs)}
+        if name not in specs:
+            raise NoSuchKernelSpec(name)
+        await self.kernels.choose_kernelspec(notebook_id, specs[name], self.user.name)
+        self.write_json({"kernel": self.kernels.status(notebook_id), "kernelspec": name})
 
 
 class KernelHandler(KernelAPIHandler):

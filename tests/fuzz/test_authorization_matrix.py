@@ -341,6 +341,16 @@ async def _inspect(ctx: Context, role: str) -> Request:
     return Request("POST", f"/api/notebooks/{ctx.notebook_id}/inspect", {"code": "len", "cursor_pos": 3})
 
 
+@row("GET /api/kernelspecs", "200 200 200 200 200 200")
+async def _kernelspecs(ctx: Context, role: str) -> Request:
+    return Request("GET", "/api/kernelspecs")
+
+
+@row("PUT /api/notebooks/<id>/kernelspec", "404 403 200 200 200 403")
+async def _kernelspec(ctx: Context, role: str) -> Request:
+    return Request("PUT", f"/api/notebooks/{ctx.notebook_id}/kernelspec", {"name": "python3"})
+
+
 @row("GET /api/notebooks/<id>/kernel", "404 200 200 200 200 200")
 async def _kernel(ctx: Context, role: str) -> Request:
     return Request("GET", f"/api/notebooks/{ctx.notebook_id}/kernel")

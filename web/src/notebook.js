@@ -26,6 +26,7 @@ import { keepUnsaved, showKept } from "./notebook/kept.js";
 import { mountHistory } from "./history/panel.js";
 import { downloadMenu } from "./lib/downloads.js";
 import { KernelHelp } from "./notebook/completion.js";
+import { kernelChooser } from "./notebook/kernelspec.js";
 import { labelCells } from "./notebook/labels.js";
 import { themeSelect } from "./lib/theme.js";
 import { onOutputTheme } from "./notebook/frame.js";
@@ -76,6 +77,7 @@ const toolbarSlot = h("div", { class: "nb-toolbar-slot" });
 const pathEl = h("nav", { class: "nb-path", testid: "notebook-path", "aria-label": "Notebook path" });
 const roleBadge = h("span", { class: "badge", testid: "role-badge" });
 const downloadSlot = h("span", { class: "nb-download" });
+const kernelChoiceSlot = h("span", { class: "kernel-choice-slot" });
 app.replaceChildren(
   h("header", { class: "nb-top" },
     h("div", { class: "nb-header" },
@@ -83,7 +85,7 @@ app.replaceChildren(
       pathEl,
       roleBadge,
       h("span", { class: "spacer" }),
-      h("span", { class: "kernel" }, h("span", { class: "kernel-label" }, "Kernel"), kernelStatus),
+      h("span", { class: "kernel" }, h("span", { class: "kernel-label" }, "Kernel"), kernelChoiceSlot, kernelStatus),
       connection,
       downloadSlot,
       historyToggle,
@@ -133,6 +135,9 @@ showRole();
 // ---- the document -----------------------------------------------------------------------
 
 const doc = new Y.Doc();
+const kernelChoice = kernelChooser({ doc, api, notebookId: notebook.id, notice });
+kernelChoice.setReadOnly(readOnly);
+kernelChoiceSlot.replaceChildren(kernelChoice.el);
 let presence = /** @type {Presence | null} */ (null);
 let roster = /** @type {Roster | null} */ (null);
 let executions = /** @type {ExecutionState | null} */ (null);
@@ -187,6 +192,7 @@ function setRole(next) {
   showRole();
   view.setReadOnly(readOnly);
   commands.readOnly = readOnly;
+  kernelChoice.setReadOnly(readOnly);
   presence?.setRole(role);
   if (roster) roster.options.role = role;
   toolbar.hidden = readOnly;
