@@ -58,6 +58,7 @@ class Settings:
     executions_url: str = ""
     kernel_pool: KernelPool | None = None  # configured by the CLI; default KernelPool()
     max_output_bytes: int = 1024 * 1024
+    max_kept_output_bytes: int = 1024 * 1024
 
     def resolved_db_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'collab.db'}"
@@ -151,7 +152,9 @@ class Services:
             idle_timeout=settings.room_idle_timeout,
             poll_interval=settings.disk_poll_interval,
         )
-        self.execution_log = ExecutionLog(self.executions_db)
+        self.execution_log = ExecutionLog(
+            self.executions_db, max_kept_output_bytes=settings.max_kept_output_bytes
+        )
         self.history = ExecutionHistory(self.executions_db)
         self.kernels = NotebookKernels(
             self.kernel_pool, self.execution_log, self.rooms, settings.max_output_bytes

@@ -17,7 +17,7 @@ import binascii
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -25,7 +25,7 @@ from typing import Any, Final
 from sqlalchemy import Engine, Row, and_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from .log import STATUSES, TEXT_LIMIT, executions
+from .log import STATUSES, TEXT_LIMIT, execution_output_refs, execution_outputs, executions
 
 MAX_PAGE: Final = 1000
 MAX_REBUILD: Final = 10_000
@@ -77,6 +77,17 @@ class Execution:
 
 EXPORT_FIELDS: Final = tuple(f.name for f in fields(Execution))
 """Columns of the CSV export and keys of the JSON export, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeptOutput:
+    """One output of an execution as the log kept it: ``output`` is None if it was not kept.
+
+    ``size`` is the bytes of its canonical JSON (``kernels.log.canonical_output``).
+    """
+
+    output: dict[str, Any] | None
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,12 +266,41 @@ class ExecutionHistory:
                     found[row.id] = _row_to_execution(row)
         return found
 
+    async def kept_outputs(self, execution_ids: Sequence[str]) -> dict[str, list[KeptOutput]]:
+        """The outputs the log kept for these executions, in each one's order.
+
+        Executions recorded without outputs (none, or logged before outputs
+        were kept) are not in the result.
+        """
+        return await asyncio.to_thread(self._kept_outputs, list(dict.fromkeys(execution_ids)))
+
+    def _kept_outputs(self, ids: list[str]) -> dict[str, list[KeptOutput]]:
+        refs, bundles = execution_output_refs.c, execution_outputs.c
+        kept: dict[str, list[KeptOutput]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                query = (
+                    select(refs.execution_id, refs.size, bundles.output)
+                    .select_from(
+                        execution_output_refs.outerjoin(
+                            execution_outputs, refs.sha256 == bundles.sha256
+                        )
+                    )
+                    .where(refs.execution_id.in_(ids[start : start + 500]))
+                    .order_by(refs.execution_id, refs.position)
+                )
+                for execution_id, size, output in conn.execute(query):
+                    value = None if output is None else json.loads(output)
+                    kept.setdefault(execution_id, []).append(KeptOutput(value, size))
+        return kept
+
     async def rebuild_notebook(self, execution_ids: Sequence[str]) -> dict[str, Any]:
         """A new notebook of these executions, in this order; see :func:`notebook_from_executions`.
 
         Raises ExecutionNotFound if an id is not in the log.
         """
-        return notebook_from_executions(await self.get(execution_ids))
+        rows = await self.get(execution_ids)
+        return notebook_from_executions(rows, await self.kept_outputs(execution_ids))
 
     # ---- export ----------------------------------------------------------------
 
@@ -389,24 +429,34 @@ def _json_chunk(rows: list[Execution], first: bool) -> str:
 _TRUNCATED: Final = f"\n[truncated: the execution log keeps the first {TEXT_LIMIT} bytes of text]\n"
 
 
-def notebook_from_executions(rows: Sequence[Execution]) -> dict[str, Any]:
+def notebook_from_executions(
+    rows: Sequence[Execution], kept_outputs: Mapping[str, Sequence[KeptOutput]] | None = None
+) -> dict[str, Any]:
     """A new nbformat 4.5 notebook with one code cell per execution, in order.
 
     What is rebuilt exactly: each cell's source (the code as it ran), its
     execution count, the order of the runs, and in the cell metadata under
     ``collab_execution`` who ran it, when, and how it ended; the notebook's
     kernelspec name (the first one recorded; its display name is unknown,
-    so it repeats the name). What is not: outputs, since the log stores only
-    a summary. Text outputs (streams, ``text/plain``) come back as the text
-    the log kept (the first KB over all of a run's outputs) with a note when
-    cut; rich data (images, HTML, JSON) as a ``text/plain`` note naming the
-    MIME types and sizes that were not kept; errors with their name and
-    value but no traceback. Outputs never include live HTML or JS.
+    so it repeats the name). Outputs are the ones the log kept
+    (``kept_outputs``, by execution id: :meth:`ExecutionHistory.kept_outputs`),
+    exactly as the document held them: images, HTML and text, in order.
+    Where an output was not kept (beyond ``max_kept_output_bytes``, or run
+    before the log kept outputs), it is rebuilt from the summary: a stream's
+    or ``text/plain``'s text as the summary kept it (the first KB over all of
+    a run's outputs) with a note when cut; rich data as a ``text/plain`` note
+    naming each MIME type and size that was dropped, and why; an error with
+    its name and value but no traceback. ``outputs_are_summaries`` in the
+    cell metadata says whether any output was rebuilt that way. Kept HTML and
+    JavaScript outputs are in the notebook as they were: the page renders
+    them in its sandboxed frames, as it did the originals.
     """
+    kept_outputs = kept_outputs or {}
     seen: dict[str, int] = {}
     cells = []
     for row in rows:
         count = seen[row.id] = seen.get(row.id, 0) + 1
+        outputs, from_summary = _rebuilt_outputs(row, kept_outputs.get(row.id))
         cells.append(
             {
                 "id": row.id if count == 1 else f"{row.id}-{count}",
@@ -424,10 +474,10 @@ def notebook_from_executions(rows: Sequence[Execution]) -> dict[str, Any]:
                         "queued_at": row.queued_at,
                         "started_at": row.started_at,
                         "finished_at": row.finished_at,
-                        "outputs_are_summaries": True,
+                        "outputs_are_summaries": from_summary,
                     }
                 },
-                "outputs": _rebuilt_outputs(row),
+                "outputs": outputs,
             }
         )
     kernelspec = next((r.kernelspec for r in rows if r.kernelspec), None)
@@ -437,42 +487,62 @@ def notebook_from_executions(rows: Sequence[Execution]) -> dict[str, Any]:
     return {"nbformat": 4, "nbformat_minor": 5, "metadata": metadata, "cells": cells}
 
 
-def _rebuilt_outputs(row: Execution) -> list[dict[str, Any]]:
+def _rebuilt_outputs(
+    row: Execution, kept: Sequence[KeptOutput] | None
+) -> tuple[list[dict[str, Any]], bool]:
+    """The run's outputs, and whether any of them was rebuilt from its summary."""
     summary = row.outputs_summary or {}
-    outputs: list[dict[str, Any]] = []
-    for entry in summary.get("outputs", []):
-        output_type = entry.get("output_type")
-        mime_types: dict[str, int] = entry.get("mime_types", {})
-        text = str(entry.get("text", "")) + (_TRUNCATED if entry.get("truncated") else "")
-        if output_type == "stream":
-            name = entry.get("name")
-            outputs.append(
-                {
-                    "output_type": "stream",
-                    "name": name if name in ("stdout", "stderr") else "stdout",
-                    "text": text,
-                }
-            )
-        elif output_type == "error":
-            ename, evalue = str(entry.get("ename", "")), str(entry.get("evalue", ""))
-            outputs.append(
-                {
-                    "output_type": "error",
-                    "ename": ename,
-                    "evalue": evalue,
-                    "traceback": [f"{ename}: {evalue}", "(the execution log keeps no traceback)"],
-                }
-            )
-        else:
-            not_kept = [f"{mime} ({size:,} characters)" for mime, size in mime_types.items()]
-            not_kept = [n for n in not_kept if not n.startswith("text/plain ")]
-            if not_kept:
-                text += f"[not kept by the execution log: {', '.join(not_kept)}]\n"
-            rebuilt: dict[str, Any] = {"data": {"text/plain": text}, "metadata": {}}
-            if output_type == "execute_result":
-                rebuilt["output_type"] = "execute_result"
-                rebuilt["execution_count"] = row.execution_count
-            else:
-                rebuilt["output_type"] = "display_data"
-            outputs.append(rebuilt)
-    return outputs
+    entries: list[dict[str, Any]] = list(summary.get("outputs", []))
+    if kept is None or len(kept) != len(entries):  # no outputs kept: all from the summary
+        outputs = [_from_summary(row, entry, None) for entry in entries]
+        return outputs, bool(outputs)
+    outputs = []
+    for entry, one in zip(entries, kept, strict=True):
+        outputs.append(one.output if one.output is not None else _from_summary(row, entry, one))
+    return outputs, any(one.output is None for one in kept)
+
+
+def _from_summary(
+    row: Execution, entry: dict[str, Any], dropped: KeptOutput | None
+) -> dict[str, Any]:
+    """An output rebuilt from its summary entry; ``dropped`` if it was beyond the size limit."""
+    output_type = entry.get("output_type")
+    mime_types: dict[str, int] = entry.get("mime_types", {})
+    text = str(entry.get("text", "")) + (_TRUNCATED if entry.get("truncated") else "")
+    if output_type == "stream":
+        name = entry.get("name")
+        if dropped is not None:
+            text += _beyond_limit(dropped)
+        return {
+            "output_type": "stream",
+            "name": name if name in ("stdout", "stderr") else "stdout",
+            "text": text,
+        }
+    if output_type == "error":
+        ename, evalue = str(entry.get("ename", "")), str(entry.get("evalue", ""))
+        return {
+            "output_type": "error",
+            "ename": ename,
+            "evalue": evalue,
+            "traceback": [f"{ename}: {evalue}", "(the execution log keeps no traceback)"],
+        }
+    not_kept = [f"{mime} ({size:,} characters)" for mime, size in mime_types.items()]
+    not_kept = [n for n in not_kept if not n.startswith("text/plain ")]
+    if not_kept:
+        text += f"[not kept by the execution log: {', '.join(not_kept)}]\n"
+    if dropped is not None:
+        text += _beyond_limit(dropped)
+    rebuilt: dict[str, Any] = {"data": {"text/plain": text}, "metadata": {}}
+    if output_type == "execute_result":
+        rebuilt["output_type"] = "execute_result"
+        rebuilt["execution_count"] = row.execution_count
+    else:
+        rebuilt["output_type"] = "display_data"
+    return rebuilt
+
+
+def _beyond_limit(dropped: KeptOutput) -> str:
+    return (
+        f"[this output ({dropped.size:,} bytes) was beyond the execution log's limit"
+        " of outputs kept per run (max_kept_output_bytes)]\n"
+    )

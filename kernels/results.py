@@ -124,11 +124,19 @@ class RunWriter:
                 run.cell_id, execution_state="idle", execution_count=execution_count
             )
 
+    def document_outputs(self, cell_id: str) -> list[dict[str, Any]] | None:
+        """The outputs the document holds for the cell, as nbformat dicts (flush first)."""
+        return self._writer.cell_outputs(cell_id)
+
     def summary(self, cell_id: str) -> Mapping[str, Any] | None:
         """The summary of the outputs the document holds for the cell (flush first)."""
         outputs = self._writer.cell_outputs(cell_id)
-        if outputs is None:
-            return None
+        return None if outputs is None else self.summarize(cell_id, outputs)
+
+    def summarize(
+        self, cell_id: str, outputs: Sequence[Mapping[str, Any]]
+    ) -> Mapping[str, Any] | None:
+        """The summary of a cell's ``outputs``, or None (logged) if summarizing failed."""
         try:
             return self._summarize(outputs)
         except Exception:
