@@ -66,10 +66,8 @@ async def expect_rich_outputs(page: Page, timeout: float = 20_000) -> None:
         "src", re.compile(r"^data:image/png;base64,iVBOR"), timeout=timeout
     )
     await image.scroll_into_view_if_needed()
-    await eventually(
-        lambda: image.evaluate("img => img.complete && img.naturalWidth > 0 && img.naturalHeight > 0"),
-        True,
-    )
+    decoded = "img => img.complete && img.naturalWidth > 0 && img.naturalHeight > 0"
+    await eventually(lambda: image.evaluate(decoded), True)
 
     await cell(page, "svg").scroll_into_view_if_needed()
     figure = output_frame(page, "svg").locator("svg")
