@@ -29,6 +29,8 @@ from .log import STATUSES, TEXT_LIMIT, execution_output_refs, execution_outputs,
 
 MAX_PAGE: Final = 1000
 MAX_REBUILD: Final = 10_000
+MAX_REBUILD_OUTPUT_BYTES: Final = 64 * 1024 * 1024
+"""Kept outputs one rebuilt notebook takes (bytes of their JSON); the rest are left out."""
 _Key = tuple[float, str]  # (queued_at, id): the order of pages, what a cursor holds
 
 
@@ -84,10 +86,12 @@ class KeptOutput:
     """One output of an execution as the log kept it: ``output`` is None if it was not kept.
 
     ``size`` is the bytes of its canonical JSON (``kernels.log.canonical_output``).
+    ``left_out``: the log has it, but it did not fit in what was asked for.
     """
 
     output: dict[str, Any] | None
     size: int
+    left_out: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,41 +270,65 @@ class ExecutionHistory:
                     found[row.id] = _row_to_execution(row)
         return found
 
-    async def kept_outputs(self, execution_ids: Sequence[str]) -> dict[str, list[KeptOutput]]:
+    async def kept_outputs(
+        self, execution_ids: Sequence[str], max_bytes: int = MAX_REBUILD_OUTPUT_BYTES
+    ) -> dict[str, list[KeptOutput]]:
         """The outputs the log kept for these executions, in each one's order.
 
+        At most ``max_bytes`` of outputs are read, taken in the order of
+        ``execution_ids``; those that do not fit come back ``left_out``.
         Executions recorded without outputs (none, or logged before outputs
-        were kept) are not in the result.
+        were kept) are not in the result. Outputs kept once for several
+        executions are the same dicts: copy one before changing it.
         """
-        return await asyncio.to_thread(self._kept_outputs, list(dict.fromkeys(execution_ids)))
+        ids = list(dict.fromkeys(execution_ids))
+        return await asyncio.to_thread(self._kept_outputs, ids, max_bytes)
 
-    def _kept_outputs(self, ids: list[str]) -> dict[str, list[KeptOutput]]:
+    def _kept_outputs(self, ids: list[str], max_bytes: int) -> dict[str, list[KeptOutput]]:
         refs, bundles = execution_output_refs.c, execution_outputs.c
-        kept: dict[str, list[KeptOutput]] = {}
+        listed: dict[str, list[tuple[str | None, int]]] = {}
+        parsed: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
                 query = (
-                    select(refs.execution_id, refs.size, bundles.output)
-                    .select_from(
-                        execution_output_refs.outerjoin(
-                            execution_outputs, refs.sha256 == bundles.sha256
-                        )
-                    )
+                    select(refs.execution_id, refs.sha256, refs.size)
                     .where(refs.execution_id.in_(ids[start : start + 500]))
                     .order_by(refs.execution_id, refs.position)
                 )
-                for execution_id, size, output in conn.execute(query):
-                    value = None if output is None else json.loads(output)
-                    kept.setdefault(execution_id, []).append(KeptOutput(value, size))
+                for execution_id, sha, size in conn.execute(query):
+                    listed.setdefault(execution_id, []).append((sha, size))
+            room = max_bytes
+            taken: list[tuple[str, str | None, int, bool]] = []
+            for execution_id in ids:
+                for sha, size in listed.get(execution_id, []):
+                    fits = sha is not None and size <= room
+                    room -= size if fits else 0
+                    taken.append((execution_id, sha if fits else None, size, sha is not None))
+            wanted = list({sha for _, sha, _, _ in taken if sha is not None})
+            for start in range(0, len(wanted), 500):
+                bundle_query = select(bundles.sha256, bundles.output).where(
+                    bundles.sha256.in_(wanted[start : start + 500])
+                )
+                for sha, text in conn.execute(bundle_query):
+                    parsed[sha] = json.loads(text)
+        kept: dict[str, list[KeptOutput]] = {}
+        for execution_id, sha, size, in_log in taken:
+            value = None if sha is None else parsed.get(sha)
+            left_out = in_log and value is None
+            kept.setdefault(execution_id, []).append(KeptOutput(value, size, left_out))
         return kept
 
-    async def rebuild_notebook(self, execution_ids: Sequence[str]) -> dict[str, Any]:
+    async def rebuild_notebook(
+        self, execution_ids: Sequence[str], max_output_bytes: int = MAX_REBUILD_OUTPUT_BYTES
+    ) -> dict[str, Any]:
         """A new notebook of these executions, in this order; see :func:`notebook_from_executions`.
 
-        Raises ExecutionNotFound if an id is not in the log.
+        It takes at most ``max_output_bytes`` of kept outputs, in order (see
+        :meth:`kept_outputs`). Raises ExecutionNotFound if an id is not in the log.
         """
         rows = await self.get(execution_ids)
-        return notebook_from_executions(rows, await self.kept_outputs(execution_ids))
+        kept = await self.kept_outputs(execution_ids, max_output_bytes)
+        return notebook_from_executions(rows, kept)
 
     # ---- export ----------------------------------------------------------------
 
@@ -442,11 +470,12 @@ def notebook_from_executions(
     (``kept_outputs``, by execution id: :meth:`ExecutionHistory.kept_outputs`),
     exactly as the document held them: images, HTML and text, in order.
     Where an output was not kept (beyond ``max_kept_output_bytes``, or run
-    before the log kept outputs), it is rebuilt from the summary: a stream's
-    or ``text/plain``'s text as the summary kept it (the first KB over all of
-    a run's outputs) with a note when cut; rich data as a ``text/plain`` note
-    naming each MIME type and size that was dropped, and why; an error with
-    its name and value but no traceback. ``outputs_are_summaries`` in the
+    before the log kept outputs) or was left out of ``kept_outputs``, it is
+    rebuilt from the summary: a stream's or ``text/plain``'s text as the
+    summary kept it (the first KB over all of a run's outputs) with a note
+    when cut; rich data as a ``text/plain`` note naming each MIME type and
+    size that was dropped, and why; an error with its name and value but no
+    traceback. ``outputs_are_summaries`` in the
     cell metadata says whether any output was rebuilt that way. Kept HTML and
     JavaScript outputs are in the notebook as they were: the page renders
     them in its sandboxed frames, as it did the originals.
@@ -542,6 +571,11 @@ def _from_summary(
 
 
 def _beyond_limit(dropped: KeptOutput) -> str:
+    if dropped.left_out:
+        return (
+            f"[this output ({dropped.size:,} bytes) is in the execution log but was left out:"
+            " the runs chosen have more outputs than one rebuilt notebook takes]\n"
+        )
     return (
         f"[this output ({dropped.size:,} bytes) was beyond the execution log's limit"
         " of outputs kept per run (max_kept_output_bytes)]\n"

@@ -41,6 +41,7 @@ from kernels.log import (
     ExecutionLog,
     ExecutionLogError,
     FinalStatus,
+    canonical_output,
     execution_output_refs,
     execution_outputs,
     executions,
@@ -903,3 +904,28 @@ async def test_outputs_recorded_while_the_database_is_locked_are_kept_once(
     )
     notebook = await ExecutionHistory(engine).rebuild_notebook([earlier, during])
     assert [c["outputs"] for c in notebook["cells"]] == [RICH_OUTPUTS, RICH_OUTPUTS[1:]]
+
+
+async def test_a_rebuild_takes_outputs_up_to_its_own_limit_and_names_what_it_left_out(
+    make_log: LogFactory, engine: Engine
+) -> None:
+    execution_log = await make_log()
+    notebook_id = uuid.uuid4().hex
+    first, second = queue(execution_log, notebook_id), queue(execution_log, notebook_id)
+    finish_with(execution_log, first, RICH_OUTPUTS)
+    finish_with(execution_log, second, RICH_OUTPUTS)
+    await execution_log.barrier()
+    one_run = sum(len(canonical_output(o)) for o in RICH_OUTPUTS)
+
+    history = ExecutionHistory(engine)
+    notebook = await history.rebuild_notebook([second, first], max_output_bytes=one_run)
+    nbformat.validate(nbformat.from_dict(notebook))  # type: ignore[no-untyped-call]
+    taken, left = notebook["cells"]
+    assert taken["outputs"] == RICH_OUTPUTS
+    assert not taken["metadata"]["collab_execution"]["outputs_are_summaries"]
+    assert left["metadata"]["collab_execution"]["outputs_are_summaries"]
+    assert len(left["outputs"]) == len(RICH_OUTPUTS)
+    png_note = left["outputs"][1]["data"]["text/plain"]
+    assert f"image/png ({len(PNG):,} characters)" in png_note
+    assert "in the execution log but was left out" in png_note
+    assert left["outputs"][3]["ename"] == "E"  # an error still has its name and value
