@@ -138,8 +138,9 @@ class _Batch:
     ``inserts`` holds the executions queued in this batch at their latest
     state; ``starts`` and ``finishes`` the first start and the first finish
     of executions queued in an earlier batch; ``outputs`` the outputs that
-    came with the first finish of an execution, of either kind. ``retrying`` is set once a
-    commit of this batch has failed: it may have landed all the same.
+    came with the first finish of an execution, of either kind. ``retrying``
+    is set once a commit of this batch has failed: it may have landed all
+    the same.
     """
 
     inserts: dict[str, dict[str, Any]] = field(default_factory=dict)
