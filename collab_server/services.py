@@ -55,10 +55,10 @@ class Settings:
     tutor_groups: dict[str, list[str]] = field(default_factory=dict)
     session_lifetime: float = 14 * 24 * 3600
     cookie_secret: bytes = b""  # default: data_dir/cookie_secret, created on first start
+    max_kept_output_bytes: int = 1024 * 1024  # per run, in the execution log
     executions_url: str = ""
     kernel_pool: KernelPool | None = None  # configured by the CLI; default KernelPool()
     max_output_bytes: int = 1024 * 1024
-    max_kept_output_bytes: int = 1024 * 1024
 
     def resolved_db_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'collab.db'}"
