@@ -299,6 +299,15 @@ class CollabServer(Application):
         help="Output one cell may keep in the notebook, in bytes; beyond it output is dropped "
         "and a note says how much.",
     )
+    max_kept_output_bytes = Integer(
+        1024 * 1024,
+        min=0,
+        config=True,
+        help="Outputs the execution log keeps per run (bytes of their JSON; identical outputs "
+        "are stored once), so notebooks rebuilt from the history have their plots and tables. "
+        "An output beyond it is not kept: the rebuilt cell names its MIME types and sizes. "
+        "0 keeps none.",
+    )
     authenticators = List(
         AuthenticatorType(klass=Authenticator),
         ["pam"],

@@ -56,6 +56,7 @@ class Settings:
     tutor_groups: dict[str, list[str]] = field(default_factory=dict)
     session_lifetime: float = 14 * 24 * 3600
     cookie_secret: bytes = b""  # default: data_dir/cookie_secret, created on first start
+    max_kept_output_bytes: int = 1024 * 1024  # per run, in the execution log
     executions_url: str = ""
     kernel_pool: KernelPool | None = None  # configured by the CLI; default KernelPool()
     trash_days: float = 30.0
@@ -164,7 +165,9 @@ class Services:
             idle_timeout=settings.room_idle_timeout,
             poll_interval=settings.disk_poll_interval,
         )
-        self.execution_log = ExecutionLog(self.executions_db)
+        self.execution_log = ExecutionLog(
+            self.executions_db, max_kept_output_bytes=settings.max_kept_output_bytes
+        )
         self.history = ExecutionHistory(self.executions_db)
         self.kernels = NotebookKernels(
             self.kernel_pool, self.execution_log, self.rooms, settings.max_output_bytes

@@ -17,7 +17,7 @@ import binascii
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -25,10 +25,12 @@ from typing import Any, Final
 from sqlalchemy import Engine, Row, and_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from .log import STATUSES, TEXT_LIMIT, executions
+from .log import STATUSES, TEXT_LIMIT, execution_output_refs, execution_outputs, executions
 
 MAX_PAGE: Final = 1000
 MAX_REBUILD: Final = 10_000
+MAX_REBUILD_OUTPUT_BYTES: Final = 64 * 1024 * 1024
+"""Kept outputs one rebuilt notebook takes (bytes of their JSON); the rest are left out."""
 _Key = tuple[float, str]  # (queued_at, id): the order of pages, what a cursor holds
 
 
@@ -77,6 +79,19 @@ class Execution:
 
 EXPORT_FIELDS: Final = tuple(f.name for f in fields(Execution))
 """Columns of the CSV export and keys of the JSON export, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeptOutput:
+    """One output of an execution as the log kept it: ``output`` is None if it was not kept.
+
+    ``size`` is the bytes of its canonical JSON (``kernels.log.canonical_output``).
+    ``left_out``: the log has it, but it did not fit in what was asked for.
+    """
+
+    output: dict[str, Any] | None
+    size: int
+    left_out: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,12 +270,65 @@ class ExecutionHistory:
                     found[row.id] = _row_to_execution(row)
         return found
 
-    async def rebuild_notebook(self, execution_ids: Sequence[str]) -> dict[str, Any]:
+    async def kept_outputs(
+        self, execution_ids: Sequence[str], max_bytes: int = MAX_REBUILD_OUTPUT_BYTES
+    ) -> dict[str, list[KeptOutput]]:
+        """The outputs the log kept for these executions, in each one's order.
+
+        At most ``max_bytes`` of outputs are read, taken in the order of
+        ``execution_ids``; those that do not fit come back ``left_out``.
+        Executions recorded without outputs (none, or logged before outputs
+        were kept) are not in the result. Outputs kept once for several
+        executions are the same dicts: copy one before changing it.
+        """
+        ids = list(dict.fromkeys(execution_ids))
+        return await asyncio.to_thread(self._kept_outputs, ids, max_bytes)
+
+    def _kept_outputs(self, ids: list[str], max_bytes: int) -> dict[str, list[KeptOutput]]:
+        refs, bundles = execution_output_refs.c, execution_outputs.c
+        listed: dict[str, list[tuple[str | None, int]]] = {}
+        parsed: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                query = (
+                    select(refs.execution_id, refs.sha256, refs.size)
+                    .where(refs.execution_id.in_(ids[start : start + 500]))
+                    .order_by(refs.execution_id, refs.position)
+                )
+                for execution_id, sha, size in conn.execute(query):
+                    listed.setdefault(execution_id, []).append((sha, size))
+            room = max_bytes
+            taken: list[tuple[str, str | None, int, bool]] = []
+            for execution_id in ids:
+                for sha, size in listed.get(execution_id, []):
+                    fits = sha is not None and size <= room
+                    room -= size if fits else 0
+                    taken.append((execution_id, sha if fits else None, size, sha is not None))
+            wanted = list({sha for _, sha, _, _ in taken if sha is not None})
+            for start in range(0, len(wanted), 500):
+                bundle_query = select(bundles.sha256, bundles.output).where(
+                    bundles.sha256.in_(wanted[start : start + 500])
+                )
+                for sha, text in conn.execute(bundle_query):
+                    parsed[sha] = json.loads(text)
+        kept: dict[str, list[KeptOutput]] = {}
+        for execution_id, sha, size, in_log in taken:
+            value = None if sha is None else parsed.get(sha)
+            left_out = in_log and value is None
+            kept.setdefault(execution_id, []).append(KeptOutput(value, size, left_out))
+        return kept
+
+    async def rebuild_notebook(
+        self, execution_ids: Sequence[str], max_output_bytes: int = MAX_REBUILD_OUTPUT_BYTES
+    ) -> dict[str, Any]:
         """A new notebook of these executions, in this order; see :func:`notebook_from_executions`.
 
-        Raises ExecutionNotFound if an id is not in the log.
+        It takes at most ``max_output_bytes`` of kept outputs, in order (see
+        :meth:`kept_outputs`). Raises ExecutionNotFound if an id is not in the log.
         """
-        return notebook_from_executions(await self.get(execution_ids))
+        rows = await self.get(execution_ids)
+        kept = await self.kept_outputs(execution_ids, max_output_bytes)
+        return notebook_from_executions(rows, kept)
 
     # ---- export ----------------------------------------------------------------
 
@@ -389,24 +457,35 @@ def _json_chunk(rows: list[Execution], first: bool) -> str:
 _TRUNCATED: Final = f"\n[truncated: the execution log keeps the first {TEXT_LIMIT} bytes of text]\n"
 
 
-def notebook_from_executions(rows: Sequence[Execution]) -> dict[str, Any]:
+def notebook_from_executions(
+    rows: Sequence[Execution], kept_outputs: Mapping[str, Sequence[KeptOutput]] | None = None
+) -> dict[str, Any]:
     """A new nbformat 4.5 notebook with one code cell per execution, in order.
 
     What is rebuilt exactly: each cell's source (the code as it ran), its
     execution count, the order of the runs, and in the cell metadata under
     ``collab_execution`` who ran it, when, and how it ended; the notebook's
     kernelspec name (the first one recorded; its display name is unknown,
-    so it repeats the name). What is not: outputs, since the log stores only
-    a summary. Text outputs (streams, ``text/plain``) come back as the text
-    the log kept (the first KB over all of a run's outputs) with a note when
-    cut; rich data (images, HTML, JSON) as a ``text/plain`` note naming the
-    MIME types and sizes that were not kept; errors with their name and
-    value but no traceback. Outputs never include live HTML or JS.
+    so it repeats the name). Outputs are the ones the log kept
+    (``kept_outputs``, by execution id: :meth:`ExecutionHistory.kept_outputs`),
+    exactly as the document held them: images, HTML and text, in order.
+    Where an output was not kept (beyond ``max_kept_output_bytes``, or run
+    before the log kept outputs) or was left out of ``kept_outputs``, it is
+    rebuilt from the summary: a stream's or ``text/plain``'s text as the
+    summary kept it (the first KB over all of a run's outputs) with a note
+    when cut; rich data as a ``text/plain`` note naming each MIME type and
+    size that was dropped, and why; an error with its name and value but no
+    traceback. ``outputs_are_summaries`` in the
+    cell metadata says whether any output was rebuilt that way. Kept HTML and
+    JavaScript outputs are in the notebook as they were: the page renders
+    them in its sandboxed frames, as it did the originals.
     """
+    kept_outputs = kept_outputs or {}
     seen: dict[str, int] = {}
     cells = []
     for row in rows:
         count = seen[row.id] = seen.get(row.id, 0) + 1
+        outputs, from_summary = _rebuilt_outputs(row, kept_outputs.get(row.id))
         cells.append(
             {
                 "id": row.id if count == 1 else f"{row.id}-{count}",
@@ -424,10 +503,10 @@ def notebook_from_executions(rows: Sequence[Execution]) -> dict[str, Any]:
                         "queued_at": row.queued_at,
                         "started_at": row.started_at,
                         "finished_at": row.finished_at,
-                        "outputs_are_summaries": True,
+                        "outputs_are_summaries": from_summary,
                     }
                 },
-                "outputs": _rebuilt_outputs(row),
+                "outputs": outputs,
             }
         )
     kernelspec = next((r.kernelspec for r in rows if r.kernelspec), None)
@@ -437,42 +516,67 @@ def notebook_from_executions(rows: Sequence[Execution]) -> dict[str, Any]:
     return {"nbformat": 4, "nbformat_minor": 5, "metadata": metadata, "cells": cells}
 
 
-def _rebuilt_outputs(row: Execution) -> list[dict[str, Any]]:
+def _rebuilt_outputs(
+    row: Execution, kept: Sequence[KeptOutput] | None
+) -> tuple[list[dict[str, Any]], bool]:
+    """The run's outputs, and whether any of them was rebuilt from its summary."""
     summary = row.outputs_summary or {}
-    outputs: list[dict[str, Any]] = []
-    for entry in summary.get("outputs", []):
-        output_type = entry.get("output_type")
-        mime_types: dict[str, int] = entry.get("mime_types", {})
-        text = str(entry.get("text", "")) + (_TRUNCATED if entry.get("truncated") else "")
-        if output_type == "stream":
-            name = entry.get("name")
-            outputs.append(
-                {
-                    "output_type": "stream",
-                    "name": name if name in ("stdout", "stderr") else "stdout",
-                    "text": text,
-                }
-            )
-        elif output_type == "error":
-            ename, evalue = str(entry.get("ename", "")), str(entry.get("evalue", ""))
-            outputs.append(
-                {
-                    "output_type": "error",
-                    "ename": ename,
-                    "evalue": evalue,
-                    "traceback": [f"{ename}: {evalue}", "(the execution log keeps no traceback)"],
-                }
-            )
-        else:
-            not_kept = [f"{mime} ({size:,} characters)" for mime, size in mime_types.items()]
-            not_kept = [n for n in not_kept if not n.startswith("text/plain ")]
-            if not_kept:
-                text += f"[not kept by the execution log: {', '.join(not_kept)}]\n"
-            rebuilt: dict[str, Any] = {"data": {"text/plain": text}, "metadata": {}}
-            if output_type == "execute_result":
-                rebuilt["output_type"] = "execute_result"
-                rebuilt["execution_count"] = row.execution_count
-            else:
-                rebuilt["output_type"] = "display_data"
-            outputs.append(rebuilt)
-    return outputs
+    entries: list[dict[str, Any]] = list(summary.get("outputs", []))
+    if kept is None or len(kept) != len(entries):  # no outputs kept: all from the summary
+        outputs = [_from_summary(row, entry, None) for entry in entries]
+        return outputs, bool(outputs)
+    outputs = []
+    for entry, one in zip(entries, kept, strict=True):
+        outputs.append(one.output if one.output is not None else _from_summary(row, entry, one))
+    return outputs, any(one.output is None for one in kept)
+
+
+def _from_summary(
+    row: Execution, entry: dict[str, Any], dropped: KeptOutput | None
+) -> dict[str, Any]:
+    """An output rebuilt from its summary entry; ``dropped`` if it was beyond the size limit."""
+    output_type = entry.get("output_type")
+    mime_types: dict[str, int] = entry.get("mime_types", {})
+    text = str(entry.get("text", "")) + (_TRUNCATED if entry.get("truncated") else "")
+    if output_type == "stream":
+        name = entry.get("name")
+        if dropped is not None:
+            text += _beyond_limit(dropped)
+        return {
+            "output_type": "stream",
+            "name": name if name in ("stdout", "stderr") else "stdout",
+            "text": text,
+        }
+    if output_type == "error":
+        ename, evalue = str(entry.get("ename", "")), str(entry.get("evalue", ""))
+        return {
+            "output_type": "error",
+            "ename": ename,
+            "evalue": evalue,
+            "traceback": [f"{ename}: {evalue}", "(the execution log keeps no traceback)"],
+        }
+    not_kept = [f"{mime} ({size:,} characters)" for mime, size in mime_types.items()]
+    not_kept = [n for n in not_kept if not n.startswith("text/plain ")]
+    if not_kept:
+        text += f"[not kept by the execution log: {', '.join(not_kept)}]\n"
+    if dropped is not None:
+        text += _beyond_limit(dropped)
+    rebuilt: dict[str, Any] = {"data": {"text/plain": text}, "metadata": {}}
+    if output_type == "execute_result":
+        rebuilt["output_type"] = "execute_result"
+        rebuilt["execution_count"] = row.execution_count
+    else:
+        rebuilt["output_type"] = "display_data"
+    return rebuilt
+
+
+def _beyond_limit(dropped: KeptOutput) -> str:
+    if dropped.left_out:
+        return (
+            f"[this output ({dropped.size:,} bytes) is in the execution log but was left out:"
+            " the runs chosen have more outputs than one rebuilt notebook takes]\n"
+        )
+    return (
+        f"[this output ({dropped.size:,} bytes) was beyond the execution log's limit"
+        " of outputs kept per run (max_kept_output_bytes)]\n"
+    )

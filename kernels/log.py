@@ -8,6 +8,14 @@ commit), so the event loop never touches the database and a burst of
 executions costs one commit, not one per execution. ``barrier()`` waits
 until what was recorded before it is committed.
 
+Each finished execution's outputs, as the document holds them, are kept too:
+every output bundle once, under the SHA-256 of its canonical JSON
+(``execution_outputs``, so a plot shown by a hundred runs is stored once),
+and per execution the list of its outputs' hashes in order
+(``execution_output_refs``). At most ``max_kept_output_bytes`` per execution
+are kept; an output beyond that is listed with its size and no hash, so a
+rebuilt notebook can say what was dropped.
+
 SQLite (the default, in WAL mode) or PostgreSQL, through SQLAlchemy Core, in
 the log's own tables. One server writes to one set of these tables: at
 start-up, rows a crashed server left "queued" or "running" are marked
@@ -21,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
@@ -50,6 +59,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exc as sa_exc
+
+from .summaries import TEXT_LIMIT as TEXT_LIMIT  # re-exported: the summary is the log's
+from .summaries import summarize_outputs as summarize_outputs
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +95,23 @@ executions = Table(
     Index("ix_executions_status", "status"),
 )
 
+execution_outputs = Table(
+    "execution_outputs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),  # of ``output``
+    Column("output", String, nullable=False),  # canonical_output() of one nbformat output
+    Column("size", Integer, nullable=False),  # bytes of ``output`` (ASCII)
+)
+
+execution_output_refs = Table(
+    "execution_output_refs",
+    metadata,
+    Column("execution_id", String(64), primary_key=True),
+    Column("position", Integer, primary_key=True),  # 0, 1, ... in the cell's order
+    Column("sha256", String(64), nullable=True),  # None: beyond the limit, not kept
+    Column("size", Integer, nullable=False),
+)
+
 Status = Literal["queued", "running", "ok", "error", "interrupted", "aborted"]
 FinalStatus = Literal["ok", "error", "interrupted", "aborted"]
 STATUSES: Final = frozenset({"queued", "running", "ok", "error", "interrupted", "aborted"})
@@ -90,8 +119,8 @@ FINAL_STATUSES: Final = frozenset({"ok", "error", "interrupted", "aborted"})
 UNFINISHED_STATUSES: Final = ("queued", "running")
 RESTART_NOTE: Final = "server stopped before this execution finished"
 
-TEXT_LIMIT: Final = 1024
-"""Bytes (UTF-8) of text output kept per execution, over all its outputs."""
+MAX_KEPT_OUTPUT_BYTES: Final = 1024 * 1024
+"""Default ``ExecutionLog.max_kept_output_bytes``."""
 
 _RETRY_DELAYS: Final = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 _CHUNK_ROWS: Final = 100
@@ -109,13 +138,16 @@ class _Batch:
 
     ``inserts`` holds the executions queued in this batch at their latest
     state; ``starts`` and ``finishes`` the first start and the first finish
-    of executions queued in an earlier batch. ``retrying`` is set once a
-    commit of this batch has failed: it may have landed all the same.
+    of executions queued in an earlier batch; ``outputs`` the outputs that
+    came with the first finish of an execution, of either kind. ``retrying``
+    is set once a commit of this batch has failed: it may have landed all
+    the same.
     """
 
     inserts: dict[str, dict[str, Any]] = field(default_factory=dict)
     starts: dict[str, tuple[float, str | None]] = field(default_factory=dict)
     finishes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
     barriers: list[asyncio.Future[None]] = field(default_factory=list)
     retrying: bool = False
 
@@ -125,13 +157,18 @@ class _Batch:
     def by_execution(self) -> Iterator[tuple[str, _Batch]]:
         """One small batch per execution, in order (to find a record the database refuses)."""
         for execution_id, row in self.inserts.items():
-            yield execution_id, _Batch(inserts={execution_id: row}, retrying=True)
+            single = _Batch(inserts={execution_id: row}, retrying=True)
+            if execution_id in self.outputs:
+                single.outputs[execution_id] = self.outputs[execution_id]
+            yield execution_id, single
         for execution_id in dict.fromkeys([*self.starts, *self.finishes]):
             single = _Batch(retrying=True)
             if execution_id in self.starts:
                 single.starts[execution_id] = self.starts[execution_id]
             if execution_id in self.finishes:
                 single.finishes[execution_id] = self.finishes[execution_id]
+            if execution_id in self.outputs:
+                single.outputs[execution_id] = self.outputs[execution_id]
             yield execution_id, single
 
 
@@ -168,11 +205,23 @@ class ExecutionLog:
             (a barrier or ``stop()`` cuts it short). Nobody waits on a record,
             so this costs no latency and spares thousands of tiny commits
             (and the writer thread's share of the GIL) under load.
+        max_kept_output_bytes: bytes of outputs (their canonical JSON) kept per
+            execution, for rebuilding notebooks. Outputs are taken in order;
+            one that does not fit in what is left is not kept (a later, smaller
+            one may be), and is recorded with its size. 0 keeps none.
     """
 
-    def __init__(self, engine: Engine, commit_delay: float = 0.005) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        commit_delay: float = 0.005,
+        max_kept_output_bytes: int = MAX_KEPT_OUTPUT_BYTES,
+    ) -> None:
+        if max_kept_output_bytes < 0:
+            raise ValueError("max_kept_output_bytes cannot be negative")
         self.engine = engine
         self.commit_delay = commit_delay
+        self.max_kept_output_bytes = max_kept_output_bytes
         self.recovered = 0
         """Rows marked "aborted" at start-up because a previous server left them unfinished."""
         self.commits = 0
@@ -310,13 +359,16 @@ class ExecutionLog:
         error_name: str | None = None,
         error_value: str | None = None,
         outputs_summary: Mapping[str, Any] | None = None,
+        outputs: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         """Record how the execution ended.
 
         ``status`` is "ok", "error", "interrupted", or "aborted" (the kernel
         died or the server stopped before it ended; ValueError otherwise).
-        ``outputs_summary`` is what :func:`summarize_outputs` returns; it is
-        serialized in the writer thread, so do not change it afterwards.
+        ``outputs_summary`` is what :func:`summarize_outputs` returns for
+        ``outputs``, the cell's nbformat outputs as the document holds them
+        (kept up to ``max_kept_output_bytes``). Both are serialized in the
+        writer thread, so do not change them afterwards.
         """
         if status not in FINAL_STATUSES:
             raise ValueError(f"not a final execution status: {status!r}")
@@ -325,15 +377,16 @@ class ExecutionLog:
         batch = self._batch
         row = batch.inserts.get(execution_id)
         if row is None:
-            if execution_id not in batch.finishes:
-                batch.finishes[execution_id] = {
-                    "finished_at": finished_at,
-                    "status": status,
-                    "execution_count": execution_count,
-                    "error_name": error_name,
-                    "error_value": error_value,
-                    "outputs_summary": outputs_summary,
-                }
+            if execution_id in batch.finishes:
+                return
+            batch.finishes[execution_id] = {
+                "finished_at": finished_at,
+                "status": status,
+                "execution_count": execution_count,
+                "error_name": error_name,
+                "error_value": error_value,
+                "outputs_summary": outputs_summary,
+            }
         elif row["status"] in UNFINISHED_STATUSES:
             row["finished_at"] = finished_at
             row["status"] = status
@@ -341,6 +394,10 @@ class ExecutionLog:
             row["error_name"] = error_name
             row["error_value"] = error_value
             row["outputs_summary"] = outputs_summary
+        else:
+            return
+        if outputs:
+            batch.outputs[execution_id] = outputs
         self._wakeup.set()
 
     async def barrier(self) -> None:
@@ -460,7 +517,7 @@ class ExecutionLog:
         try:
             with self.engine.begin() as conn:
                 for batch in batches:
-                    _apply(conn, batch)
+                    _apply(conn, batch, self.max_kept_output_bytes)
             return None
         except _TRANSIENT_ERRORS:
             raise
@@ -471,7 +528,7 @@ class ExecutionLog:
             for execution_id, single in batch.by_execution():
                 try:
                     with self.engine.begin() as conn:
-                        _apply(conn, single)
+                        _apply(conn, single, self.max_kept_output_bytes)
                 except _TRANSIENT_ERRORS:
                     raise  # the batches are retried whole, idempotently
                 except Exception:
@@ -537,12 +594,14 @@ _FINISH_FIELDS: Final = (
 )
 
 
-def _apply(conn: Connection, batch: _Batch) -> None:
-    """Write one batch: an INSERT per new row, guarded UPDATEs for the others.
+def _apply(conn: Connection, batch: _Batch, max_kept_output_bytes: int) -> None:
+    """Write one batch: an INSERT per new row, guarded UPDATEs for the others, then outputs.
 
     A batch being retried may have been committed already: its rows that
     exist are not inserted again; their start and finish are applied as
     guarded UPDATEs instead, which change nothing if they are already there.
+    Outputs are written with the finish that wins: for a new row, or for a
+    row still unfinished before this batch's UPDATEs (so never twice).
     Parameters are built chunk by chunk, so that no long stretch of Python
     work keeps the GIL from the event loop.
     """
@@ -561,12 +620,69 @@ def _apply(conn: Connection, batch: _Batch) -> None:
             if row["id"] in existing and row["status"] in FINAL_STATUSES:
                 finishes.append((row["id"], row))
         rows = [row for row in rows if row["id"] not in existing]
+    with_outputs = [row["id"] for row in rows if row["id"] in batch.outputs]
+    with_outputs += _unfinished(conn, [i for i, _ in finishes if i in batch.outputs])
     for some_rows in _chunks(rows):
         conn.execute(insert(executions), [_serialized(row) for row in some_rows])
     for some_starts in _chunks(starts):
         conn.execute(_start_update, [_start_params(*start) for start in some_starts])
     for some_finishes in _chunks(finishes):
         conn.execute(_finish_update, [_finish_params(*finish) for finish in some_finishes])
+    for some_ids in _chunks(with_outputs):
+        _write_outputs(conn, {i: batch.outputs[i] for i in some_ids}, max_kept_output_bytes)
+
+
+def _unfinished(conn: Connection, execution_ids: list[str]) -> list[str]:
+    """Which of these executions the log holds as queued or running, in this order."""
+    found: set[str] = set()
+    for chunk in _chunks(execution_ids):
+        query = select(executions.c.id).where(
+            executions.c.id.in_(chunk), executions.c.status.in_(UNFINISHED_STATUSES)
+        )
+        found.update(conn.execute(query).scalars())
+    return [i for i in execution_ids if i in found]
+
+
+def _write_outputs(
+    conn: Connection, outputs: Mapping[str, Sequence[Mapping[str, Any]]], limit: int
+) -> None:
+    """Store each execution's outputs by hash (each bundle once) and its list of hashes."""
+    refs: list[dict[str, Any]] = []
+    bundles: dict[str, dict[str, Any]] = {}
+    for execution_id, cell_outputs in outputs.items():
+        room = limit
+        for position, output in enumerate(cell_outputs):
+            try:
+                encoded = canonical_output(output)
+            except (TypeError, ValueError):
+                log.exception("output %d of execution %s is not JSON", position, execution_id)
+                encoded = b""
+            size = len(encoded)
+            sha: str | None = None
+            if encoded and size <= room:
+                room -= size
+                sha = hashlib.sha256(encoded).hexdigest()
+                bundles[sha] = {"sha256": sha, "output": encoded.decode("ascii"), "size": size}
+            refs.append(
+                {"execution_id": execution_id, "position": position, "sha256": sha, "size": size}
+            )
+    stored: set[str] = set()
+    for chunk in _chunks(list(bundles)):
+        query = select(execution_outputs.c.sha256).where(execution_outputs.c.sha256.in_(chunk))
+        stored.update(conn.execute(query).scalars())
+    for some in _chunks([bundle for sha, bundle in bundles.items() if sha not in stored]):
+        conn.execute(insert(execution_outputs), some)
+    for some_refs in _chunks(refs):
+        conn.execute(insert(execution_output_refs), some_refs)
+
+
+def canonical_output(output: Mapping[str, Any]) -> bytes:
+    """One nbformat output as canonical JSON: sorted keys, no spaces, ASCII (what is hashed).
+
+    Raises TypeError or ValueError for what JSON cannot hold.
+    """
+    text = json.dumps(output, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return text.encode("ascii")
 
 
 def _start_params(execution_id: str, started_at: float, kernel_id: str | None) -> dict[str, Any]:
@@ -593,81 +709,3 @@ def _chunks(items: list[_T]) -> Iterator[list[_T]]:
     for i in range(0, len(items), _CHUNK_ROWS):
         yield items[i : i + _CHUNK_ROWS]
 
-
-# ---- output summaries --------------------------------------------------------------
-
-
-def summarize_outputs(outputs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Summarize a cell's nbformat outputs for the log.
-
-    Returns ``{"outputs": [...], "total_size": n}`` with, for each output in
-    order: ``output_type``; ``mime_types`` mapping each MIME type to the
-    size of its data (characters as nbformat stores it: base64 for binary
-    data), with a stream's text counted as "text/plain"; ``name`` for a
-    stream; ``ename`` and ``evalue`` (its first KB) for an error. Text
-    outputs (streams, "text/plain" data) also get ``text``: the first
-    ``TEXT_LIMIT`` bytes of text over all outputs together, in order, and
-    ``truncated`` when an output's text is longer than what was kept.
-    Only this summary is stored: images, HTML and the rest of long text are
-    not. Tolerates malformed entries (missing keys are taken as empty).
-    """
-    summary: list[dict[str, Any]] = []
-    budget = TEXT_LIMIT
-    total = 0
-    for output in outputs:
-        output_type = str(output.get("output_type", "unknown"))
-        entry: dict[str, Any] = {"output_type": output_type}
-        text: str | None = None
-        if output_type == "stream":
-            text = _joined(output.get("text", ""))
-            entry["name"] = str(output.get("name", "stdout"))
-            entry["mime_types"] = {"text/plain": len(text)}
-        elif output_type == "error":
-            traceback = output.get("traceback", [])
-            evalue = str(output.get("evalue", ""))
-            entry["ename"] = str(output.get("ename", ""))
-            entry["evalue"] = _prefix(evalue, TEXT_LIMIT)[0]
-            entry["mime_types"] = {}
-            entry["traceback_size"] = sum(len(str(line)) for line in traceback)
-            total += entry["traceback_size"] + len(evalue)
-        else:
-            data = output.get("data", {})
-            sizes = {str(mime): _size(value) for mime, value in data.items()}
-            entry["mime_types"] = sizes
-            if "text/plain" in data:
-                text = _joined(data["text/plain"])
-        total += sum(entry["mime_types"].values())
-        if text is not None:
-            kept, used = _prefix(text, budget)
-            budget -= used
-            if kept:
-                entry["text"] = kept
-            if len(kept) < len(text):
-                entry["truncated"] = True
-        summary.append(entry)
-    return {"outputs": summary, "total_size": total}
-
-
-def _joined(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "".join(str(v) for v in value)
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _size(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return sum(len(v) for v in value)
-    return len(json.dumps(value, ensure_ascii=False))
-
-
-def _prefix(text: str, limit: int) -> tuple[str, int]:
-    """The longest prefix of ``text`` of at most ``limit`` UTF-8 bytes, and its size."""
-    if limit <= 0:
-        return "", 0
-    encoded = text[:limit].encode("utf-8")[:limit]
-    kept = encoded.decode("utf-8", "ignore")
-    return kept, len(kept.encode("utf-8"))

@@ -124,11 +124,24 @@ class RunWriter:
                 run.cell_id, execution_state="idle", execution_count=execution_count
             )
 
+    def document_outputs(self, cell_id: str) -> list[dict[str, Any]] | None:
+        """The outputs the document holds for the cell, as the .ipynb has them (flush first).
+
+        Yjs numbers come back as floats; whole ones are made ints again, as
+        ``YNotebook.get()`` does, so ``execution_count`` stays valid nbformat.
+        """
+        outputs = self._writer.cell_outputs(cell_id)
+        return None if outputs is None else [_whole_floats_as_ints(o) for o in outputs]
+
     def summary(self, cell_id: str) -> Mapping[str, Any] | None:
         """The summary of the outputs the document holds for the cell (flush first)."""
         outputs = self._writer.cell_outputs(cell_id)
-        if outputs is None:
-            return None
+        return None if outputs is None else self.summarize(cell_id, outputs)
+
+    def summarize(
+        self, cell_id: str, outputs: Sequence[Mapping[str, Any]]
+    ) -> Mapping[str, Any] | None:
+        """The summary of a cell's ``outputs``, or None (logged) if summarizing failed."""
         try:
             return self._summarize(outputs)
         except Exception:
@@ -188,6 +201,16 @@ class RunWriter:
 
     def set_kernel(self, status: str, name: str, message: str, by: str | None) -> None:
         self._writer.set_kernel({"status": status, "name": name, "message": message, "by": by})
+
+
+def _whole_floats_as_ints(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_floats_as_ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_floats_as_ints(v) for v in value]
+    return value
 
 
 __all__ = ["RunWriter", "Summarize"]

@@ -91,6 +91,7 @@ class ExecutionSink(Protocol):
         error_name: str | None = None,
         error_value: str | None = None,
         outputs_summary: Mapping[str, Any] | None = None,
+        outputs: Sequence[Mapping[str, Any]] | None = None,
     ) -> None: ...
 
 
@@ -288,8 +289,9 @@ class CellRunner:
         self.results.finished(run, execution_count)
         self._publish(run.cell_id)
         if flush or run.outputs is not None:
-            self.results.flush()  # the summary is read from the document
-        summary = self.results.summary(run.cell_id) if run.outputs is not None else None
+            self.results.flush()  # the outputs and their summary are read from the document
+        outputs = self.results.document_outputs(run.cell_id) if run.outputs is not None else None
+        summary = None if outputs is None else self.results.summarize(run.cell_id, outputs)
         self._record(
             self._sink.record_finished,
             run.id,
@@ -299,6 +301,7 @@ class CellRunner:
             error_name,
             error_value,
             summary,
+            outputs,
         )
         if not self.runs.busy:
             self._kernel.set_busy(False)

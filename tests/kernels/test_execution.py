@@ -13,7 +13,7 @@ import signal
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,7 @@ class RecordingSink:
         error_name: str | None = None,
         error_value: str | None = None,
         outputs_summary: Mapping[str, Any] | None = None,
+        outputs: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         assert execution_id not in self.finished, "finished twice"
         self.finished[execution_id] = {
@@ -140,6 +141,7 @@ class RecordingSink:
             "error_name": error_name,
             "error_value": error_value,
             "outputs_summary": outputs_summary,
+            "outputs": outputs,
         }
 
     @property
@@ -495,13 +497,15 @@ async def test_error_stops_its_own_request_only(shared_kernel: ManagerKernel) ->
     assert (error["ename"], error["evalue"]) == ("ValueError", "bad value")
     assert any("ValueError" in line for line in error["traceback"])
     assert view.entry("boom")["status"] == "error"
-    assert sink.finished[boom] | {"outputs_summary": None} == {
+    assert sink.finished[boom] | {"outputs_summary": None, "outputs": None} == {
         "status": "error",
         "execution_count": view.cell("boom")["execution_count"],
         "error_name": "ValueError",
         "error_value": "bad value",
         "outputs_summary": None,
+        "outputs": None,
     }
+    assert sink.finished[boom]["outputs"] == view.outputs("boom")  # as the document holds them
     # The rest of Alice's request is aborted without running; its old output stays.
     assert view.entry("after")["status"] == "aborted"
     assert view.entry("after")["started_at"] is None

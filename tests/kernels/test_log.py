@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import gc
+import hashlib
 import io
 import json
 import sqlite3
@@ -40,6 +41,9 @@ from kernels.log import (
     ExecutionLog,
     ExecutionLogError,
     FinalStatus,
+    canonical_output,
+    execution_output_refs,
+    execution_outputs,
     executions,
     summarize_outputs,
 )
@@ -755,3 +759,173 @@ async def test_rebuild_notebook_gives_a_valid_notebook_of_the_chosen_runs_in_ord
     with pytest.raises(ExecutionNotFound) as missing:
         await history.rebuild_notebook([ids[0], "no-such-id"])
     assert missing.value.missing == ["no-such-id"]
+
+
+# ---- outputs kept by content hash ---------------------------------------------------
+
+PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5E"
+    "rkJggg==\n"
+)
+RICH_OUTPUTS: list[dict[str, Any]] = [
+    {"output_type": "stream", "name": "stdout", "text": "x" * 3000 + "\n"},
+    {
+        "output_type": "display_data",
+        "data": {"image/png": PNG, "text/plain": "<Figure size 640x480 with 1 Axes>"},
+        "metadata": {"image/png": {"width": 1, "height": 1}},
+    },
+    {
+        "output_type": "execute_result",
+        "execution_count": 1,
+        "data": {"text/html": "<table><tr><td>1</td></tr></table>", "text/plain": "   a\n0  1"},
+        "metadata": {},
+    },
+    {"output_type": "error", "ename": "E", "evalue": "é", "traceback": ["\x1b[31mE\x1b[0m: é"]},
+]
+
+
+def kept_rows(engine: Engine) -> tuple[dict[str, str], list[tuple[str, int, str | None, int]]]:
+    """The output tables read straight: bundles by hash, and every reference."""
+    with engine.connect() as conn:
+        bundles = {r.sha256: r.output for r in conn.execute(select(execution_outputs))}
+        query = select(execution_output_refs).order_by(
+            execution_output_refs.c.execution_id, execution_output_refs.c.position
+        )
+        refs = [(r.execution_id, r.position, r.sha256, r.size) for r in conn.execute(query)]
+    return bundles, refs
+
+
+def finish_with(
+    execution_log: ExecutionLog, execution_id: str, outputs: list[dict[str, Any]], count: int = 1
+) -> None:
+    execution_log.record_finished(
+        execution_id, time.time(), "ok", count, None, None, summarize_outputs(outputs), outputs
+    )
+
+
+async def test_outputs_are_kept_once_by_hash_and_rebuilt_exactly_in_order(
+    make_log: LogFactory, engine: Engine
+) -> None:
+    execution_log = await make_log()
+    notebook_id = uuid.uuid4().hex
+    first = queue(execution_log, notebook_id, code="show()")
+    finish_with(execution_log, first, RICH_OUTPUTS)  # queued and finished in one batch
+    second = queue(execution_log, notebook_id, code="show()")
+    await execution_log.barrier()
+    execution_log.record_started(second, time.time(), "kernel-1")
+    finish_with(execution_log, second, RICH_OUTPUTS, 2)  # an UPDATE of an existing row
+    await execution_log.barrier()
+    finish_with(execution_log, second, [RICH_OUTPUTS[0]])  # a second finish changes nothing
+    plain = queue(execution_log, notebook_id, code="pass")
+    finish_with(execution_log, plain, [])
+    await execution_log.barrier()
+
+    bundles, refs = kept_rows(engine)
+    assert len(bundles) == len(RICH_OUTPUTS)  # the second run's outputs are the same bundles
+    for sha, output in bundles.items():
+        assert hashlib.sha256(output.encode()).hexdigest() == sha
+        assert json.loads(output) in RICH_OUTPUTS
+    assert [(e, p) for e, p, _, _ in refs] == [(i, p) for i in (first, second) for p in range(4)]
+    assert all(sha is not None for _, _, sha, _ in refs)
+
+    notebook = await ExecutionHistory(engine).rebuild_notebook([second, plain, first])
+    nbformat.validate(nbformat.from_dict(notebook))  # type: ignore[no-untyped-call]
+    cells = notebook["cells"]
+    assert cells[0]["outputs"] == RICH_OUTPUTS and cells[2]["outputs"] == RICH_OUTPUTS
+    assert cells[1]["outputs"] == []
+    assert [c["metadata"]["collab_execution"]["outputs_are_summaries"] for c in cells] == [
+        False,
+        False,
+        False,
+    ]
+
+
+async def test_outputs_beyond_the_limit_are_not_kept_and_the_rebuild_says_what_was_dropped(
+    make_log: LogFactory, engine: Engine
+) -> None:
+    big_png = "A" * 5000
+    outputs: list[dict[str, Any]] = [
+        {"output_type": "stream", "name": "stdout", "text": "small\n"},
+        {"output_type": "display_data", "data": {"image/png": big_png}, "metadata": {}},
+        {"output_type": "display_data", "data": {"text/html": "<p>after</p>"}, "metadata": {}},
+    ]
+    execution_log = await make_log(max_kept_output_bytes=1000)
+    none_log = await make_log(max_kept_output_bytes=0)
+    notebook_id = uuid.uuid4().hex
+    limited = queue(execution_log, notebook_id)
+    finish_with(execution_log, limited, outputs)
+    unkept = queue(none_log, notebook_id)
+    finish_with(none_log, unkept, outputs[:1])
+    await execution_log.barrier()
+    await none_log.barrier()
+
+    _, refs = kept_rows(engine)
+    png_size = len(json.dumps(outputs[1], sort_keys=True, separators=(",", ":")))
+    assert [(p, sha is None, size) for e, p, sha, size in refs if e == limited][1] == (
+        1,
+        True,
+        png_size,
+    )
+    notebook = await ExecutionHistory(engine).rebuild_notebook([limited, unkept])
+    nbformat.validate(nbformat.from_dict(notebook))  # type: ignore[no-untyped-call]
+    small, dropped, after = notebook["cells"][0]["outputs"]
+    assert small == outputs[0] and after == outputs[2]  # a later, smaller output still fits
+    assert dropped["output_type"] == "display_data" and list(dropped["data"]) == ["text/plain"]
+    note = dropped["data"]["text/plain"]
+    assert f"image/png ({len(big_png):,} characters)" in note
+    assert f"({png_size:,} bytes)" in note and "max_kept_output_bytes" in note
+    assert notebook["cells"][0]["metadata"]["collab_execution"]["outputs_are_summaries"]
+    (stream,) = notebook["cells"][1]["outputs"]  # limit 0: the text comes from the summary
+    assert stream["text"].startswith("small\n") and "max_kept_output_bytes" in stream["text"]
+
+
+async def test_outputs_recorded_while_the_database_is_locked_are_kept_once(
+    impatient_sqlite: tuple[Engine, Path],
+) -> None:
+    engine, path = impatient_sqlite
+    notebook_id = uuid.uuid4().hex
+    async with ExecutionLog(engine) as execution_log:
+        earlier = queue(execution_log, notebook_id)
+        await execution_log.barrier()
+        holder = lock(path)
+        finish_with(execution_log, earlier, RICH_OUTPUTS)
+        during = queue(execution_log, notebook_id)
+        finish_with(execution_log, during, RICH_OUTPUTS[1:])
+        barrier = asyncio.create_task(execution_log.barrier())
+        await wait_until(lambda: execution_log.failed_commits >= 2, timeout=TIMEOUT)
+        holder.rollback()
+        holder.close()
+        async with asyncio.timeout(TIMEOUT):
+            await barrier
+    bundles, refs = kept_rows(engine)
+    assert len(bundles) == len(RICH_OUTPUTS)
+    assert sorted((e, p) for e, p, _, _ in refs) == sorted(
+        [(earlier, p) for p in range(4)] + [(during, p) for p in range(3)]
+    )
+    notebook = await ExecutionHistory(engine).rebuild_notebook([earlier, during])
+    assert [c["outputs"] for c in notebook["cells"]] == [RICH_OUTPUTS, RICH_OUTPUTS[1:]]
+
+
+async def test_a_rebuild_takes_outputs_up_to_its_own_limit_and_names_what_it_left_out(
+    make_log: LogFactory, engine: Engine
+) -> None:
+    execution_log = await make_log()
+    notebook_id = uuid.uuid4().hex
+    first, second = queue(execution_log, notebook_id), queue(execution_log, notebook_id)
+    finish_with(execution_log, first, RICH_OUTPUTS)
+    finish_with(execution_log, second, RICH_OUTPUTS)
+    await execution_log.barrier()
+    one_run = sum(len(canonical_output(o)) for o in RICH_OUTPUTS)
+
+    history = ExecutionHistory(engine)
+    notebook = await history.rebuild_notebook([second, first], max_output_bytes=one_run)
+    nbformat.validate(nbformat.from_dict(notebook))  # type: ignore[no-untyped-call]
+    taken, left = notebook["cells"]
+    assert taken["outputs"] == RICH_OUTPUTS
+    assert not taken["metadata"]["collab_execution"]["outputs_are_summaries"]
+    assert left["metadata"]["collab_execution"]["outputs_are_summaries"]
+    assert len(left["outputs"]) == len(RICH_OUTPUTS)
+    png_note = left["outputs"][1]["data"]["text/plain"]
+    assert f"image/png ({len(PNG):,} characters)" in png_note
+    assert "in the execution log but was left out" in png_note
+    assert left["outputs"][3]["ename"] == "E"  # an error still has its name and value
