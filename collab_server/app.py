@@ -354,6 +354,12 @@ class CollabServer(Application):
             raise TraitError(f"CollabServer.trusted_proxies: {e}") from None
         return entries
 
+    max_upload_bytes = Integer(
+        64 * MiB,
+        config=True,
+        help="Largest file one upload may store, in bytes (at most max_message_size, the "
+        "largest request the server reads).",
+    )
     trash_days = Float(
         30.0,
         config=True,

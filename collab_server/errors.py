@@ -32,6 +32,7 @@ from crdt.errors import (
 )
 
 from .export import UnknownFormat
+from .notebooks import UploadTooLarge
 
 
 class StartupError(Exception):
@@ -73,6 +74,7 @@ HTTP_STATUS: dict[type[Exception], int] = {
     InvalidNotebook: 422,
     InvalidHistoryQuery: 400,
     UnknownFormat: 400,
+    UploadTooLarge: 413,
     UnknownCell: 400,
     NotACodeCell: 400,
     ExecutionNotFound: 404,

@@ -29,6 +29,11 @@ from kernels.running import NotebookKernels
 
 log = logging.getLogger(__name__)
 
+
+class UploadTooLarge(ValueError):
+    """An uploaded file is larger than ``max_upload_bytes``."""
+
+
 PURGE_INTERVAL = 3600.0  # seconds between checks for items past their days in the trash
 
 
@@ -51,6 +56,7 @@ class Notebooks:
         users: Users,
         worker: NotebookWorker,
         trash_days: float = 30.0,
+        max_upload_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.contents = contents
         self.rooms = rooms
@@ -64,6 +70,7 @@ class Notebooks:
         self.trash_days = trash_days
         """Days a deleted item stays in the trash; 0 deletes at once."""
         self._purger: asyncio.Task[None] | None = None
+        self.max_upload_bytes = max_upload_bytes
 
     # ---- homes -----------------------------------------------------------------------
 
@@ -164,7 +171,16 @@ class Notebooks:
             await asyncio.gather(self._purger, return_exceptions=True)
 
     async def upload(self, path: str, body: bytes, overwrite: bool) -> Entry:
-        """Store an uploaded .ipynb; an open room replacing it reloads it for everyone."""
+        """Store an uploaded file; an .ipynb replacing an open notebook reloads it for everyone.
+
+        UploadTooLarge beyond ``max_upload_bytes``; nothing is written then.
+        """
+        if len(body) > self.max_upload_bytes:
+            raise UploadTooLarge(
+                f"the file is {len(body):,} bytes; uploads may be {self.max_upload_bytes:,} at most"
+            )
+        if not path.endswith(".ipynb"):
+            return await self.contents.upload_file(path, body, overwrite=overwrite)
         entry = await self.contents.upload_notebook(path, body, overwrite=overwrite)
         room = self.rooms.get(entry.id) if overwrite and entry.id is not None else None
         if room is not None:

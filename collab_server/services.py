@@ -60,6 +60,7 @@ class Settings:
     executions_url: str = ""
     kernel_pool: KernelPool | None = None  # configured by the CLI; default KernelPool()
     trash_days: float = 30.0
+    max_upload_bytes: int = 64 * 1024 * 1024
     max_output_bytes: int = 1024 * 1024
     authenticate_metrics: bool = True  # False: /metrics answers anyone
 
@@ -181,6 +182,7 @@ class Services:
             self.users,
             self.worker,
             trash_days=settings.trash_days,
+            max_upload_bytes=settings.max_upload_bytes,
         )
         self.classroom = Classroom(
             self.authorizer, self.sharing, self.rooms, self.contents, self.history

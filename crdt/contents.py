@@ -337,6 +337,24 @@ class ContentsManager:
         await asyncio.to_thread(parse_notebook, data)
         return await self._run(self._write_notebook, path, data, overwrite)
 
+    async def upload_file(self, path: str, data: bytes, overwrite: bool = False) -> Entry:
+        """Store ``data`` byte for byte as a file that is not a notebook (a .csv, an image).
+
+        Path rules as for notebooks; InvalidPath for a ``.ipynb`` name (use
+        :meth:`upload_notebook`); AlreadyExists if taken (unless ``overwrite``
+        and it is a file); NotebookNotFound if the folder is missing.
+        """
+        return await self._run(self._write_file, path, data, overwrite)
+
+    def _write_file(self, conn: Connection, path: str, data: bytes, overwrite: bool) -> Entry:
+        target = self._resolve(path)
+        if path.endswith(NOTEBOOK_SUFFIX):
+            raise InvalidPath(f"{path!r} is a notebook's name: upload it as a notebook")
+        if not (overwrite and target.is_file() and not target.is_symlink()):
+            self._check_target(path, target)
+        atomic_write(target, data)
+        return self._get(conn, path)
+
     def _write_notebook(self, conn: Connection, path: str, data: bytes, overwrite: bool) -> Entry:
         target = self._resolve(path)
         if not path.endswith(NOTEBOOK_SUFFIX):

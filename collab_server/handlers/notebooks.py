@@ -127,7 +127,10 @@ class ContentsHandler(FilesHandler):
 
 
 class UploadHandler(FilesHandler):
-    """PUT /api/upload/<path>[?overwrite=1]: the body is an .ipynb file, stored byte for byte."""
+    """PUT /api/upload/<path>[?overwrite=1]: the body is the file, stored byte for byte.
+
+    A ``.ipynb`` must be a valid notebook; any other file is stored as it is.
+    """
 
     async def put(self, path: str) -> None:
         overwrite = self.get_query_argument("overwrite", "0") in ("1", "true")

@@ -200,7 +200,7 @@ async def _delete_for_good(ctx: Context, role: str) -> Request:
     return Request("DELETE", f"/api/trash/{await ctx.trashed(f'purge-{role}')}")
 
 
-@row("PUT /api/upload/<path>.ipynb", "403 403 403 201 201 403")
+@row("PUT /api/upload/<path>", "403 403 403 201 201 403")
 async def _upload(ctx: Context, role: str) -> Request:
     return Request(
         "PUT", f"/api/upload/alice/up-{role}.ipynb", raw=json.dumps(small_notebook()).encode()

@@ -27,6 +27,7 @@ import { mountHistory } from "./history/panel.js";
 import { downloadMenu } from "./lib/downloads.js";
 import { KernelHelp } from "./notebook/completion.js";
 import { kernelChooser } from "./notebook/kernelspec.js";
+import { ownerActions } from "./notebook/file-actions.js";
 import { labelCells } from "./notebook/labels.js";
 import { themeSelect } from "./lib/theme.js";
 import { onOutputTheme } from "./notebook/frame.js";
@@ -77,6 +78,10 @@ const toolbarSlot = h("div", { class: "nb-toolbar-slot" });
 const pathEl = h("nav", { class: "nb-path", testid: "notebook-path", "aria-label": "Notebook path" });
 const roleBadge = h("span", { class: "badge", testid: "role-badge" });
 const downloadSlot = h("span", { class: "nb-download" });
+const owner = ownerActions({
+  notebookId: notebook.id, me, api, notice: (text, testid) => notice(text, testid), path: () => pathEl.dataset.path || notebook.path,
+});
+const ownerSlot = owner.el;
 const kernelChoiceSlot = h("span", { class: "kernel-choice-slot" });
 app.replaceChildren(
   h("header", { class: "nb-top" },
@@ -87,6 +92,7 @@ app.replaceChildren(
       h("span", { class: "spacer" }),
       h("span", { class: "kernel" }, h("span", { class: "kernel-label" }, "Kernel"), kernelChoiceSlot, kernelStatus),
       connection,
+      ownerSlot,
       downloadSlot,
       historyToggle,
       peopleToggle,
@@ -125,6 +131,7 @@ function showPath(path) {
 showPath(notebook.path);
 
 function showRole() {
+  owner.setRole(role);
   roleBadge.textContent = role === "viewer" ? "view only" : role;
   roleBadge.className = `badge ${role === "viewer" ? "view-only" : "role"}`;
   roleBadge.dataset.role = role;

@@ -1,6 +1,6 @@
 // @ts-check
 // What the list page's buttons do: create a notebook or a folder, upload
-// .ipynb files (asking before replacing one), delete (to the Trash). Each one says how it
+// files, notebooks or not (asking before replacing one), delete (to the Trash). Each one says how it
 // went in the flash line and reloads what it changed.
 import { errorText, encodePath } from "./dom.js";
 import { api, ApiError } from "../lib/api.js";
@@ -63,10 +63,6 @@ export function folderActions({ store, say, renameNew, trash }) {
     /** @type {string[]} */
     const failed = [];
     for (const file of list) {
-      if (!file.name.toLowerCase().endsWith(".ipynb")) {
-        failed.push(`${file.name} is not a notebook: only .ipynb files can be uploaded.`);
-        continue;
-      }
       const url = `/api/upload/${encodePath(store.inFolder(file.name))}`;
       try {
         try {
@@ -75,7 +71,9 @@ export function folderActions({ store, say, renameNew, trash }) {
           if (!(e instanceof ApiError && e.status === 409)) throw e;
           const replace = await confirmDialog({
             title: `Replace ${file.name}?`,
-            message: `There is already a notebook named ${file.name} in this folder. Replacing it changes it for everyone who has it open.`,
+            message: file.name.toLowerCase().endsWith(".ipynb")
+              ? `There is already a notebook named ${file.name} in this folder. Replacing it changes it for everyone who has it open.`
+              : `There is already a file named ${file.name} in this folder. Replacing it cannot be undone.`,
             confirm: "Replace",
             danger: true,
           });

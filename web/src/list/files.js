@@ -8,6 +8,7 @@ import { avatar } from "./people.js";
 import { icon } from "./icons.js";
 import { timeElement } from "./time.js";
 import { downloadMenu } from "../lib/downloads.js";
+import { openPreview, previewable } from "./preview.js";
 
 /**
  * @typedef {{name: string, path: string, type: "directory" | "notebook" | "file",
@@ -132,6 +133,7 @@ export function entryRow(entry, { role, presence, actions, showFolder = false, c
   /** @type {HTMLElement[]} */
   const buttons = [];
   if (isNotebook && role === "owner") buttons.push(action("share", `Share ${entry.name}`, "Share", () => actions.share(entry)));
+  if (previewable(entry)) buttons.push(action("preview", `Preview ${entry.name}`, "Preview", () => openPreview(entry, downloadUrl(entry))));
   if (isNotebook && entry.id) buttons.push(downloadMenu(entry.id, entry.path));
   else if (entry.type === "file")
     buttons.push(

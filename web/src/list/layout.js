@@ -1,6 +1,6 @@
 // @ts-check
 // The list page's frame: the folder panel (breadcrumbs, folder actions, the
-// flash line, the listing; .ipynb files dropped on it are uploaded) and the
+// flash line, the listing; files dropped on it are uploaded) and the
 // "Shared with you" panel. What fills them is render.js's.
 import { h, fill } from "./dom.js";
 import { topBar } from "./page.js";
@@ -24,7 +24,6 @@ export function mountLayout(root, boot, flash, tools) {
   const crumbs = h("nav", { class: "crumbs", "aria-label": "Folder" });
   const upload = h("input", {
     type: "file",
-    accept: ".ipynb,application/x-ipynb+json",
     multiple: true,
     class: "visually-hidden",
     tabindex: "-1", // the label is the one tab stop

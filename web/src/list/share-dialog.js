@@ -2,6 +2,7 @@
 // The share dialog of one notebook (owners only): people and groups with a
 // role, and share links with an expiry. Like Google Drive's: add someone,
 // change or remove their access, create a link (its address is shown once).
+import "./share-dialog.css";
 import { h, fill, errorText } from "./dom.js";
 import { api } from "../lib/api.js";
 import { avatar } from "./people.js";
@@ -313,7 +314,7 @@ export function openShareDialog(notebook, me) {
   const whose = owner === me ? "you" : owner;
   const dialog = h(
     "dialog",
-    { class: "modal", testid: "share-dialog", "aria-labelledby": "share-title", dataset: { notebookId: notebook.id } },
+    { class: "modal share-dialog", testid: "share-dialog", "aria-labelledby": "share-title", dataset: { notebookId: notebook.id } },
     h(
       "div",
       { class: "modal-head" },
