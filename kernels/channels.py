@@ -11,6 +11,7 @@ on one event loop.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Callable
 from typing import Any, Literal
@@ -53,6 +54,7 @@ class KernelChannels:
         """The loop time the last message arrived on any channel (or of ``attach``)."""
         self._readers: list[asyncio.Task[None]] = []
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._asked: collections.deque[str] = collections.deque(maxlen=256)
 
     @property
     def readers_ok(self) -> bool:
@@ -106,12 +108,18 @@ class KernelChannels:
         if client is None:
             raise KernelUnavailable("no kernel client")
         msg_id = send(client)
+        self._asked.append(msg_id)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[msg_id] = future
         try:
             return await future
         finally:
             self._waiting.pop(msg_id, None)
+
+    def asked(self, parent_id: str | None) -> bool:
+        """Whether a message answers one of this object's own recent requests (its status
+        busy/idle says the kernel was completing a name, not running a cell)."""
+        return parent_id is not None and parent_id in self._asked
 
     # ---- the readers -------------------------------------------------------------------
 

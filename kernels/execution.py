@@ -375,7 +375,9 @@ class Executor:
         self._runner.on_reply(msg)
 
     def _on_iopub(self, message: IopubMessage) -> None:
-        if message.msg_type == "status":
+        # A completion or help request makes the kernel busy for a moment too: that is
+        # not a run, so the notebook's kernel status does not flicker for everyone.
+        if message.msg_type == "status" and not self._channels.asked(message.parent_id):
             state = message.parse().get("execution_state")
             kernel_up = self._kernel_state in ("busy", "idle")
             if kernel_up and state in ("busy", "idle") and state != self._kernel_state:

@@ -261,7 +261,10 @@ class CellRunner:
                 # started: the kernel went idle and no reply will come.
                 log.warning("kernel idle without a reply for cell %s; finishing it", run.cell_id)
                 if self.interrupted is run:
-                    run.reply = {"status": "error", "ename": "KeyboardInterrupt", "evalue": ""}
+                    # Say so in the cell, as the traceback the kernel did not send would.
+                    evalue = "interrupted before it started"
+                    self.results.add_error(run, "KeyboardInterrupt", evalue)
+                    run.reply = {"status": "error", "ename": "KeyboardInterrupt", "evalue": evalue}
                 else:
                     run.reply = {"status": "aborted"}
                 return

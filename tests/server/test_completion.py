@@ -11,7 +11,7 @@ from pycrdt import Map
 from tests.conftest import Server
 from tests.yclient import YClient
 
-from .test_kernels import TIMEOUT, finished, notebook, run
+from .test_kernels import TIMEOUT, finished, kernel_state, notebook, run
 
 
 async def ask(server: Server, notebook_id: str, what: str, body: Any, user: str = "alice") -> Any:
@@ -27,7 +27,17 @@ async def test_completion_knows_what_the_shared_kernel_defined(server: Server) -
     async with YClient(server.ws_url(notebook_id), server.token("alice")) as alice:
         assert (await run(server, notebook_id, ["setup"], "alice")).code == 202
         await alice.wait_for(lambda: finished(alice, "setup"), timeout=TIMEOUT)
+        await alice.wait_for(lambda: kernel_state(alice).get("status") == "idle", timeout=TIMEOUT)
+        seen: list[Any] = []
+        kernel = alice.doc.get("kernel", type=Map)
+        kernel.observe(lambda _: seen.append(kernel.get("status")))
+        await completions_and_help(server, notebook_id)
+        # Completing is not running: nobody saw the notebook's kernel turn busy meanwhile.
+        assert kernel_state(alice)["status"] == "idle"
+        assert "busy" not in seen
 
+
+async def completions_and_help(server: Server, notebook_id: str) -> None:
     # bob completes a name alice's run defined: one kernel for both.
     code = "total = visits_per"
     status, reply = await ask(server, notebook_id, "complete", {"code": code, "cursor_pos": len(code)}, "bob")
