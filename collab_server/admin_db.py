@@ -77,3 +77,15 @@ def open_main_database(app: Application) -> Engine:
         reason = str(e.orig).strip().splitlines()[0] if e.orig else type(e).__name__
         raise StartupError(f"cannot open the database {shown}: {reason}") from e
     return engine
+
+
+class CommandGroup(Application):
+    """A command made of subcommands (``collab-server token create|list|revoke``):
+    run the one named, or list them and exit 1."""
+
+    def start(self) -> None:
+        if self.subapp is not None:
+            self.subapp.start()
+            return
+        self.print_subcommands()
+        self.exit(1)

@@ -14,7 +14,7 @@ from traitlets.config import Application
 
 from auth.users import InvalidName, UnknownGroup, UnknownUser, Users
 
-from .admin_db import CREATE_FLAG, AdminDatabase, open_main_database
+from .admin_db import CREATE_FLAG, AdminDatabase, CommandGroup, open_main_database
 from .app import DB_ALIASES, ServerConfig
 from .errors import StartupError
 
@@ -173,7 +173,7 @@ GROUP_COMMANDS = {
 }
 
 
-class UserApp(Application):
+class UserApp(CommandGroup):
     """Manage users."""
 
     name = "collab-server user"
@@ -186,15 +186,8 @@ class UserApp(Application):
         "unadmin": (_admin_app(False), "collab-server user unadmin NAME: remove admin rights."),
     }
 
-    def start(self) -> None:
-        if self.subapp is not None:
-            self.subapp.start()
-            return
-        self.print_subcommands()
-        self.exit(1)
 
-
-class GroupApp(UserApp):
+class GroupApp(CommandGroup):
     """Manage groups (used for sharing and tutor groups)."""
 
     name = "collab-server group"

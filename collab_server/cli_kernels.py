@@ -18,6 +18,7 @@ from traitlets.config import Application
 from kernels.environments import KernelEnvironmentError, add, closed_folder, list_all, remove
 from kernels.pool import KernelPool
 
+from .admin_db import CommandGroup
 from .app import DB_ALIASES, ServerConfig, load_config_file
 
 
@@ -115,7 +116,7 @@ class KernelsRemoveApp(Application):
         print(f"kernel {self.extra_args[0]} removed")
 
 
-class KernelsApp(Application):
+class KernelsApp(CommandGroup):
     """Register kernels from other Pythons or virtual environments."""
 
     name = "collab-server kernels"
@@ -125,10 +126,3 @@ class KernelsApp(Application):
         "list": (KernelsListApp, KernelsListApp.__doc__ or ""),
         "remove": (KernelsRemoveApp, KernelsRemoveApp.__doc__ or ""),
     }
-
-    def start(self) -> None:
-        if self.subapp is not None:
-            self.subapp.start()
-            return
-        self.print_subcommands()
-        self.exit(1)

@@ -10,7 +10,7 @@ from traitlets.config import Application
 from auth.tokens import Tokens
 from auth.users import UnknownUser
 
-from .admin_db import CREATE_FLAG, AdminDatabase, open_main_database
+from .admin_db import CREATE_FLAG, AdminDatabase, CommandGroup, open_main_database
 from .app import DB_ALIASES, ServerConfig
 from .errors import StartupError
 
@@ -78,7 +78,7 @@ class TokenRevokeApp(Application):
         print(f"revoked token {self.extra_args[0]}")
 
 
-class TokenApp(Application):
+class TokenApp(CommandGroup):
     """Manage API tokens."""
 
     name = "collab-server token"
@@ -88,10 +88,3 @@ class TokenApp(Application):
         "list": (TokenListApp, TokenListApp.__doc__ or ""),
         "revoke": (TokenRevokeApp, TokenRevokeApp.__doc__ or ""),
     }
-
-    def start(self) -> None:
-        if self.subapp is not None:
-            self.subapp.start()
-            return
-        self.print_subcommands()
-        self.exit(1)
