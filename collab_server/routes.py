@@ -230,7 +230,11 @@ def make_app(
         (rf"/jupyter/api/contents{PATH}/checkpoints", jupyter_contents.CheckpointsHandler, files),
         (rf"/jupyter/api/contents{PATH}", jupyter_contents.ContentsHandler, files),
         (r"/jupyter/api/sessions", jupyter_sessions.SessionsHandler, running),
-        (rf"/jupyter/api/sessions/{jupyter_sessions.SESSION_ID}", jupyter_sessions.SessionHandler, running),
+        (
+            rf"/jupyter/api/sessions/{jupyter_sessions.SESSION_ID}",
+            jupyter_sessions.SessionHandler,
+            running,
+        ),
         (
             rf"/api/rooms/{ROOM_ID}",
             room.RoomHandler,

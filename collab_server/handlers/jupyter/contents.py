@@ -146,7 +146,8 @@ class ContentsHandler(JupyterFilesHandler):
         elif entry.type == "notebook":
             assert entry.id is not None
             data = await self.notebooks.current_bytes(entry.id)
-            self.write_json({**model(entry, writable, json.loads(data), "json"), "size": len(data)})
+            nb = await asyncio.to_thread(parse_notebook, data)  # sources as strings, as Jupyter
+            self.write_json({**model(entry, writable, nb, "json"), "size": len(data)})
         else:
             self.write_json(await self.file_model(entry, writable, fmt))
 
@@ -165,13 +166,7 @@ class ContentsHandler(JupyterFilesHandler):
     async def file_model(self, entry: Entry, writable: bool, fmt: str | None) -> dict[str, Any]:
         if fmt not in (None, "text", "base64"):
             raise web.HTTPError(400, 'format must be "text" or "base64"')
-        limit = self.notebooks.max_upload_bytes
-        target = await self.contents.resolve(entry.path)
-        data = await asyncio.to_thread(read_file, target, entry.path, limit + 1)
-        if len(data) > limit:
-            raise web.HTTPError(
-                413, "%s is larger than %d bytes: download it from /api/files/%s", entry.path, limit, entry.path
-            )
+        data = await self.file_bytes(entry.path)
         if fmt != "base64":
             try:
                 return model(entry, writable, data.decode("utf-8"), "text", None)
@@ -180,6 +175,17 @@ class ContentsHandler(JupyterFilesHandler):
                     raise web.HTTPError(400, "%s is not UTF-8 text", entry.path) from None
         mimetype = mimetypes.guess_type(entry.name)[0] or "application/octet-stream"
         return model(entry, writable, base64.b64encode(data).decode(), "base64", mimetype)
+
+    async def file_bytes(self, path: str) -> bytes:
+        """The bytes of the file at ``path``; 413 beyond our upload limit."""
+        limit = self.notebooks.max_upload_bytes
+        target = await self.contents.resolve(path)
+        data = await asyncio.to_thread(read_file, target, path, limit + 1)
+        if len(data) > limit:
+            raise web.HTTPError(
+                413, "%s is over %d bytes: download it from /api/files/%s", path, limit, path
+            )
+        return data
 
     async def put(self, path: str) -> None:
         path = api_path(path)
@@ -198,7 +204,7 @@ class ContentsHandler(JupyterFilesHandler):
             entry = await self.contents.create_notebook(path, None)
         else:
             data = self.body_bytes(kind, body)
-            if existing is not None and existing.id is not None and await self.live(existing.id, data):
+            if existing is not None and await self.live(existing, data):
                 entry = existing  # the same as the live document: nothing to write
             else:
                 entry = await self.notebooks.upload(path, data, overwrite=existing is not None)
@@ -227,12 +233,12 @@ class ContentsHandler(JupyterFilesHandler):
                 raise web.HTTPError(400, "content is not valid base64: %s", e) from None
         raise web.HTTPError(400, 'a file\'s format must be "text" or "base64"')
 
-    async def live(self, notebook_id: str, data: bytes) -> bool:
-        """Whether the notebook is open; raises 409 if ``data`` differs from its live document."""
-        room = self.notebooks.rooms.get(notebook_id)
-        if room is None or room.closing:
+    async def live(self, entry: Entry, data: bytes) -> bool:
+        """Whether ``entry`` is an open notebook; 409 if ``data`` differs from its live document."""
+        room = self.notebooks.rooms.get(entry.id) if entry.id is not None else None
+        if entry.id is None or room is None or room.closing:
             return False
-        current = await self.notebooks.current_bytes(notebook_id)
+        current = await self.notebooks.current_bytes(entry.id)
         if not await asyncio.to_thread(same_notebook, current, data):
             raise web.HTTPError(
                 409,
@@ -253,7 +259,8 @@ class ContentsHandler(JupyterFilesHandler):
                 raise web.HTTPError(400, "copy_from must be a path")
             entry = await self.copy(api_path(copy_from), folder)
         else:
-            entry = await self.new_untitled(folder, body.get("type") or "file", body.get("ext") or "")
+            kind, ext = body.get("type") or "file", body.get("ext") or ""
+            entry = await self.new_untitled(folder, kind, ext)
         self.location(entry.path)
         self.write_json(model(entry, True), status=201)
 
@@ -279,7 +286,7 @@ class ContentsHandler(JupyterFilesHandler):
         raise AlreadyExists(f"every untitled name is taken in {folder!r}")
 
     async def copy(self, source: str, folder: str) -> Entry:
-        """A copy of ``source`` in ``folder``: ``<name>-Copy1<ext>``, ... (a notebook as it is now)."""
+        """A copy of ``source`` in ``folder``, ``<name>-Copy1<ext>``...; a notebook as it is now."""
         await self.authorizer.require(self.user, Action.VIEW, path=source)
         entry = await self.contents.get(source)
         if entry.type == "directory":
@@ -287,8 +294,7 @@ class ContentsHandler(JupyterFilesHandler):
         if entry.id is not None:
             data = await self.notebooks.current_bytes(entry.id)
         else:
-            target = await self.contents.resolve(source)
-            data = await asyncio.to_thread(read_file, target, source, self.notebooks.max_upload_bytes)
+            data = await self.file_bytes(source)
         stem, dot, suffix = entry.name.rpartition(".")
         base, ext = (stem, dot + suffix) if stem else (entry.name, "")
         for name in candidates(COPY_SUFFIX.sub("", base), ext, "-Copy")[1:]:
@@ -334,4 +340,5 @@ class CheckpointsHandler(JupyterFilesHandler):
         path = api_path(path)
         await self.authorizer.require(self.user, Action.EDIT, path=path)
         entry = await self.contents.get(path)
-        self.write_json({"id": "live", "last_modified": iso(max(entry.last_modified, time.time()))}, 201)
+        now = max(entry.last_modified, time.time())
+        self.write_json({"id": "live", "last_modified": iso(now)}, status=201)
