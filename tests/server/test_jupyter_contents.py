@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 import nbformat
+from tornado.web import create_signed_value
 
+from collab_server.handlers.base import SESSION_COOKIE
 from tests.conftest import Server, ServerFactory, wait_until
 from tests.yclient import YClient
 
@@ -237,3 +239,26 @@ async def test_me_status_version_and_kernelspecs(server: Server) -> None:
     assert body(await server.api("GET", "/jupyter/api", user=None))["version"].startswith("2.")
     specs = body(await server.api("GET", "/jupyter/api/kernelspecs"))
     assert specs["default"] in specs["kernelspecs"]
+
+
+async def test_cookie_sessions_need_the_xsrf_value_and_query_tokens_do_not(server: Server) -> None:
+    """Our XSRF rule holds under /jupyter/: a session cookie needs ``_xsrf``; a ``?token=``,
+    which nothing sends by itself, does not."""
+    alice = server.services.users.get_or_create("alice")
+    assert (await server.api("GET", f"{CONTENTS}/alice")).code == 200
+    signed = create_signed_value(
+        server.services.cookie_secret, SESSION_COOKIE, server.services.sessions.create(alice)
+    ).decode()
+    cookie = {"Cookie": f"{SESSION_COOKIE}={signed}"}
+    refused = await server.api("POST", f"{CONTENTS}/alice", {"type": "notebook"},
+                               user=None, headers=cookie)
+    assert refused.code == 403, refused.body
+    with_xsrf = {"Cookie": f"{cookie['Cookie']}; _xsrf=0123456789abcdef",
+                 "X-XSRFToken": "0123456789abcdef"}
+    made = await server.api("POST", f"{CONTENTS}/alice", {"type": "notebook"},
+                            user=None, headers=with_xsrf)
+    assert made.code == 201, made.body
+    by_query = await server.api("POST", f"{CONTENTS}/alice?token={server.token()}",
+                                {"type": "notebook"}, user=None)
+    assert by_query.code == 201, by_query.body
+    assert [body(made)["name"], body(by_query)["name"]] == ["Untitled.ipynb", "Untitled1.ipynb"]
