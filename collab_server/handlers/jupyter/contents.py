@@ -169,7 +169,9 @@ class ContentsHandler(JupyterFilesHandler):
         data = await self.file_bytes(entry.path)
         if fmt != "base64":
             try:
-                return model(entry, writable, data.decode("utf-8"), "text", None)
+                text = data.decode("utf-8")
+                mimetype = mimetypes.guess_type(entry.name)[0] or "text/plain"
+                return model(entry, writable, text, "text", mimetype)
             except UnicodeDecodeError:
                 if fmt == "text":
                     raise web.HTTPError(400, "%s is not UTF-8 text", entry.path) from None
