@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from web import STATIC as WEB_STATIC
 from .handlers import admin, app, kernels, login, notebooks, ops, pages, presence, room, sharing
 from .handlers import files as file_downloads
 from .handlers import trash
+from .handlers.jupyter import contents as jupyter_contents
+from .handlers.jupyter import server as jupyter_server
+from .handlers.jupyter import sessions as jupyter_sessions
 from .logs import log_request
 from .metrics import server_registry
 from .proxies import TrustedProxies
@@ -142,6 +146,12 @@ def make_app(
         "history": services.history,
     }
     people = {**api, "authorizer": authorizer, "classroom": services.classroom}
+    jupyter_status = {
+        **api,
+        "kernels": services.kernels,
+        "rooms": services.rooms,
+        "started": time.time(),
+    }
     closes: collections.Counter[int] = collections.Counter()  # WebSockets we closed, by code
     scrape = {
         **api,
@@ -212,6 +222,19 @@ def make_app(
         (r"/api/groups", admin.GroupsHandler, manage),
         (rf"/api/groups/{NAME}", admin.GroupHandler, manage),
         (r"/api/groups/(?P<group>[^/]+)/members/(?P<name>[^/]+)", admin.GroupMemberHandler, manage),
+        # Jupyter Server API: contents, sessions, kernelspecs, identity
+        (r"/jupyter/api", jupyter_server.VersionHandler),
+        (r"/jupyter/api/status", jupyter_server.StatusHandler, jupyter_status),
+        (r"/jupyter/api/me", jupyter_server.MeHandler, api),
+        (r"/jupyter/api/kernelspecs", jupyter_server.JupyterKernelSpecsHandler, running),
+        (rf"/jupyter/api/contents{PATH}/checkpoints", jupyter_contents.CheckpointsHandler, files),
+        (rf"/jupyter/api/contents{PATH}", jupyter_contents.ContentsHandler, files),
+        (r"/jupyter/api/sessions", jupyter_sessions.SessionsHandler, running),
+        (
+            rf"/jupyter/api/sessions/{jupyter_sessions.SESSION_ID}",
+            jupyter_sessions.SessionHandler,
+            running,
+        ),
         (
             rf"/api/rooms/{ROOM_ID}",
             room.RoomHandler,

@@ -168,6 +168,21 @@ class NotebookKernels:
         session.executor.notebook_path = path
         return session.executor.run_cells(cell_ids, username)
 
+    async def start(self, notebook_id: str, path: str, placement: Placement) -> dict[str, Any]:
+        """Start the notebook's kernel if it has none (without running anything); its status.
+
+        Errors as :meth:`run`'s from the pool. A kernel already running, or
+        starting for another request, is the one returned: one per notebook.
+        """
+        await self._session(notebook_id, path, placement)
+        status = self.status(notebook_id)
+        assert status is not None
+        return status
+
+    def with_kernels(self) -> list[str]:
+        """The notebooks that have a kernel now (not those whose kernel is still starting)."""
+        return list(self._sessions)
+
     async def complete(
         self, notebook_id: str, path: str, placement: Placement, code: str, cursor_pos: int
     ) -> dict[str, Any]:

@@ -27,6 +27,7 @@ Requests without any credentials are checked for every row too.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -448,6 +449,110 @@ async def _health(ctx: Context, role: str) -> Request:
 @row("WS /api/rooms/<notebook id>", "404 101 101 101 101 101")
 async def _room(ctx: Context, role: str) -> Request:
     return Request("WS", f"/api/rooms/{ctx.notebook_id}")
+
+
+# ---- the Jupyter Server API under /jupyter/ ----------------------------------------------
+
+
+@row("GET /jupyter/api", "200 200 200 200 200 200", anonymous=200)
+async def _jupyter_version(ctx: Context, role: str) -> Request:
+    return Request("GET", "/jupyter/api")
+
+
+@row("GET /jupyter/api/status", "200 200 200 200 200 200")
+async def _jupyter_status(ctx: Context, role: str) -> Request:
+    return Request("GET", "/jupyter/api/status")
+
+
+@row("GET /jupyter/api/me", "200 200 200 200 200 200")
+async def _jupyter_me(ctx: Context, role: str) -> Request:
+    return Request("GET", "/jupyter/api/me")
+
+
+@row("GET /jupyter/api/kernelspecs", "200 200 200 200 200 200")
+async def _jupyter_kernelspecs(ctx: Context, role: str) -> Request:
+    return Request("GET", "/jupyter/api/kernelspecs")
+
+
+@row("GET /jupyter/api/contents/<folder>", "404 404 404 200 200 404")
+async def _jupyter_list(ctx: Context, role: str) -> Request:
+    return Request("GET", "/jupyter/api/contents/alice")
+
+
+@row("GET /jupyter/api/contents/<path>.ipynb", "404 200 200 200 200 200")
+async def _jupyter_notebook(ctx: Context, role: str) -> Request:
+    return Request("GET", "/jupyter/api/contents/alice/matrix.ipynb")
+
+
+@row("PUT /jupyter/api/contents/<path>", "403 403 200 200 200 403")
+async def _jupyter_save(ctx: Context, role: str) -> Request:
+    await ctx.fresh_notebook(f"save-{role}")
+    nb = {"type": "notebook", "format": "json", "content": small_notebook()}
+    return Request("PUT", f"/jupyter/api/contents/alice/save-{role}.ipynb", nb)
+
+
+@row("POST /jupyter/api/contents/<folder>", "403 403 403 201 201 403")
+async def _jupyter_untitled(ctx: Context, role: str) -> Request:
+    return Request("POST", "/jupyter/api/contents/alice", {"type": "notebook"})
+
+
+@row("PATCH /jupyter/api/contents/<path>", "404 403 403 200 200 403")
+async def _jupyter_rename(ctx: Context, role: str) -> Request:
+    await ctx.fresh_notebook(f"jmv-{role}")
+    new_path = {"path": f"alice/jmoved-{role}.ipynb"}
+    return Request("PATCH", f"/jupyter/api/contents/alice/jmv-{role}.ipynb", new_path)
+
+
+@row("DELETE /jupyter/api/contents/<path>", "404 403 403 204 204 403")
+async def _jupyter_delete(ctx: Context, role: str) -> Request:
+    await ctx.fresh_notebook(f"jrm-{role}")
+    return Request("DELETE", f"/jupyter/api/contents/alice/jrm-{role}.ipynb")
+
+
+@row("GET /jupyter/api/contents/<path>/checkpoints", "404 200 200 200 200 200")
+async def _jupyter_checkpoints(ctx: Context, role: str) -> Request:
+    return Request("GET", "/jupyter/api/contents/alice/matrix.ipynb/checkpoints")
+
+
+@row("POST /jupyter/api/contents/<path>/checkpoints", "404 403 201 201 201 403")
+async def _jupyter_checkpoint(ctx: Context, role: str) -> Request:
+    return Request("POST", "/jupyter/api/contents/alice/matrix.ipynb/checkpoints")
+
+
+@row("GET /jupyter/api/sessions", "200 200 200 200 200 200")
+async def _jupyter_sessions(ctx: Context, role: str) -> Request:
+    return Request("GET", "/jupyter/api/sessions")
+
+
+@row("POST /jupyter/api/sessions", "404 403 201 201 201 403")
+async def _jupyter_new_session(ctx: Context, role: str) -> Request:
+    kernels = ctx.server.services.kernels
+    if not allowed("POST /jupyter/api/sessions", role) and kernels.status(ctx.notebook_id):
+        await kernels.shutdown(ctx.notebook_id, "alice")  # viewers may join a kernel, not start it
+    session = {"path": "alice/matrix.ipynb", "type": "notebook", "kernel": {"name": "python3"}}
+    return Request("POST", "/jupyter/api/sessions", session)
+
+
+def session_url(ctx: Context) -> str:
+    return f"/jupyter/api/sessions/{uuid.UUID(hex=ctx.notebook_id)}"
+
+
+@row("GET /jupyter/api/sessions/<session id>", "404 200 200 200 200 200")
+async def _jupyter_session(ctx: Context, role: str) -> Request:
+    await ctx.kernel_running()
+    return Request("GET", session_url(ctx))
+
+
+@row("PATCH /jupyter/api/sessions/<session id>", "404 200 200 200 200 200")
+async def _jupyter_patch_session(ctx: Context, role: str) -> Request:
+    await ctx.kernel_running()
+    return Request("PATCH", session_url(ctx), {"path": "alice/matrix.ipynb"})
+
+
+@row("DELETE /jupyter/api/sessions/<session id>", "404 403 204 204 204 403")
+async def _jupyter_end_session(ctx: Context, role: str) -> Request:
+    await ctx.kernel_running()
+    return Request("DELETE", session_url(ctx))
 
 
 # ---- running it ------------------------------------------------------------------------------

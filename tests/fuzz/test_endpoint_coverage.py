@@ -71,6 +71,7 @@ def concrete(endpoint: str) -> tuple[str, str]:
     path = path.replace("/checkpoints/<name>", f"/checkpoints/{CHECKPOINT}")
     path = re.sub(r"<(?:id|notebook id)>", "0123456789abcdef0123456789abcdef", path)
     path = re.sub(r"<(?:share id|link id)>", "7", path)
+    path = path.replace("<session id>", "01234567-89ab-cdef-0123-456789abcdef")
     path = path.replace("<trash id>", "0123456789abcdef0123456789abcdef")
     path = re.sub(r"<(?:folder|path)>", "alice/sub", path)
     path = re.sub(r"<[a-z ]+>", "sam", path)
@@ -79,14 +80,14 @@ def concrete(endpoint: str) -> tuple[str, str]:
 
 def routes(server: Server) -> list[tuple[str, str, type[web.RequestHandler]]]:
     """(method, URL pattern, handler) of every API route the server serves (with the
-    operators' ``/metrics`` and ``/health``)."""
+    Jupyter Server API under ``/jupyter/api`` and the operators' ``/metrics`` and ``/health``)."""
     app = server.http.request_callback
     assert isinstance(app, web.Application)
     out = []
     for rule in app.wildcard_router.rules:
         pattern = rule.matcher.regex.pattern  # type: ignore[attr-defined]
         handler = rule.target
-        if not pattern.startswith(("/api/", "/metrics", "/health")):
+        if not pattern.startswith(("/api/", "/jupyter/api", "/metrics", "/health")):
             continue
         for method in ("get", "put", "post", "patch", "delete"):
             if getattr(handler, method) is not getattr(web.RequestHandler, method):
