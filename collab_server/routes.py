@@ -16,6 +16,7 @@ from web import STATIC as WEB_STATIC
 from .handlers import admin, app, kernels, login, notebooks, ops, pages, presence, room, sharing
 from .handlers import files as file_downloads
 from .handlers import trash
+from .handlers.jupyter import kernels as jupyter_kernels
 from .logs import log_request
 from .metrics import server_registry
 from .proxies import TrustedProxies
@@ -25,6 +26,7 @@ ROOM_ID = r"(?P<room_id>[0-9a-f]{32})"
 NOTEBOOK_ID = r"(?P<notebook_id>[0-9a-f]{32})"
 PATH = r"(?P<path>(?:/.*)?)"
 NAME = r"(?P<name>[^/]+)"
+KERNEL_ID = r"(?P<kernel_id>[0-9a-f-]{36})"
 HERE = Path(__file__).parent
 
 
@@ -224,6 +226,25 @@ def make_app(
                 "max_send_buffer": max_send_buffer,
                 "session_days": session_days,
                 "closes": closes,
+            },
+        ),
+        # Jupyter Server API: kernels
+        (r"/jupyter/api/kernels", jupyter_kernels.JupyterKernelsHandler, running),
+        (rf"/jupyter/api/kernels/{KERNEL_ID}", jupyter_kernels.JupyterKernelHandler, running),
+        (
+            rf"/jupyter/api/kernels/{KERNEL_ID}/(?P<action>interrupt|restart)",
+            jupyter_kernels.JupyterKernelActionHandler,
+            running,
+        ),
+        (
+            rf"/jupyter/api/kernels/{KERNEL_ID}/channels",
+            jupyter_kernels.KernelChannelsHandler,
+            {
+                "kernels": services.kernels,
+                "identity": identity,
+                "authorizer": authorizer,
+                "allowed_origins": frozenset(o.lower().rstrip("/") for o in allowed_origins),
+                "session_days": session_days,
             },
         ),
     ]

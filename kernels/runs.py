@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .channels import Send
 from .outputs import CellOutputs
 
 FinalStatus = Literal["ok", "error", "interrupted", "aborted"]
@@ -27,10 +28,14 @@ class Batch:
 
 @dataclass(eq=False)
 class Run:
-    """One cell's run: queued, then running, then idle with a final ``status``."""
+    """One cell's run: queued, then running, then idle with a final ``status``.
+
+    A run of code sent by a kernel client has no cell (``cell_id`` None) and
+    its own ``send``, which sends the client's ``execute_request`` as it came.
+    """
 
     id: str
-    cell_id: str
+    cell_id: str | None
     code: str
     username: str
     batch: Batch
@@ -45,6 +50,7 @@ class Run:
     idle: bool = False
     output_seen: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    send: Send | None = None
 
     def entry(self, code: str | None) -> dict[str, Any]:
         """The cell's ``executions`` entry; ``code`` produced the outputs it shows."""
@@ -132,7 +138,8 @@ class RunQueue:
         run.done.set()
         if self.running is run:
             self.running = None
-        self._last_finished[run.cell_id] = run
+        if run.cell_id is not None:
+            self._last_finished[run.cell_id] = run
 
     def drop_batch(self, batch: Batch) -> list[Run]:
         """Remove the queued runs of ``batch`` and return them (to be ended by the caller)."""

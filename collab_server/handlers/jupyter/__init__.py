@@ -1,0 +1,1 @@
+"""The Jupyter Server REST and WebSocket API, under /jupyter/, over our services."""
