@@ -85,7 +85,7 @@ from .outputs import IopubMessage
 from .relay import MessageWatcher, from_iopub, from_reply
 from .results import RunWriter, Summarize
 from .runner import CellRunner, ExecutionSink, KernelHandle
-from .runs import FinalStatus, RunQueue
+from .runs import ClientRequest, FinalStatus, RunQueue
 
 log = logging.getLogger(__name__)
 
@@ -246,19 +246,19 @@ class Executor:
             raise KernelUnavailable("the kernel is not running; restart it")
         return self._runner.queue(cell_ids, username, self.notebook_path)
 
-    def run_code(self, code: str, username: str, send: Send) -> str:
+    def run_code(self, code: str, username: str, request: ClientRequest) -> str:
         """Queue code a kernel client sent (FIFO with the cells); return its execution id.
 
-        ``send`` sends the client's ``execute_request`` on the kernel client
-        when its turn comes and returns its msg_id; the kernel's answers go to
-        the watcher that wants that msg_id. Nothing is written into the
+        ``request`` sends the client's ``execute_request`` on the kernel
+        client when its turn comes; the kernel's answers go to the watcher
+        that wants its msg_id (and ``request.unanswered`` says when none will). Nothing is written into the
         document; the execution is recorded with no cell id.
         Raises KernelUnavailable as :meth:`run_cells` does.
         """
         self._check_open()
         if self._kernel_state == "dead":
             raise KernelUnavailable("the kernel is not running; restart it")
-        return self._runner.queue_code(code, username, self.notebook_path, send)
+        return self._runner.queue_code(code, username, self.notebook_path, request)
 
     def send_request(self, channel: Literal["shell", "stdin"], msg: dict[str, Any]) -> None:
         """Send a kernel client's request (not an execute_request) to the kernel as it is.

@@ -19,11 +19,11 @@ from typing import Any, Literal, Protocol
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
-from .channels import KernelChannels, Send
+from .channels import KernelChannels
 from .errors import UnknownInputRequest
 from .outputs import IopubMessage
 from .results import RunWriter
-from .runs import Batch, FinalStatus, InputRequest, Run, RunQueue
+from .runs import Batch, ClientRequest, FinalStatus, InputRequest, Run, RunQueue
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +161,14 @@ class CellRunner:
         self.results.flush()
         return [run.id for run in runs]
 
-    def queue_code(self, code: str, username: str, notebook_path: str, send: Send) -> str:
+    def queue_code(
+        self, code: str, username: str, notebook_path: str, request: ClientRequest
+    ) -> str:
         """Queue code a kernel client sent, for ``username``; return its execution id.
 
         It runs in turn with the cells, is recorded with no cell id, and
-        writes nothing into the document: ``send`` sends the client's own
-        request (returning its msg_id), so the kernel's messages answer it.
+        writes nothing into the document: ``request`` sends the client's own
+        request, so the kernel's messages answer it.
         """
         now = time.time()
         execution_id = self._sink.record_queued(
@@ -179,7 +181,7 @@ class CellRunner:
             kernel_id=self._kernel.id,
             queued_at=now,
         )
-        self.runs.add([Run(execution_id, None, code, username, Batch(), now, send=send)])
+        self.runs.add([Run(execution_id, None, code, username, Batch(), now, request=request)])
         return execution_id
 
     def input_requester(self, execution_id: str) -> str:
@@ -231,8 +233,8 @@ class CellRunner:
             self.results.start_outputs(run)
         self._record(self._sink.record_started, run.id, run.started_at, self._kernel.id)
         self._kernel.set_busy(True)
-        if run.send is not None:
-            msg_id = run.send(client)
+        if run.request is not None:
+            msg_id = run.request.send(client)
         else:
             msg_id = str(
                 client.execute(
@@ -338,6 +340,11 @@ class CellRunner:
             summary,
             outputs,
         )
+        if run.request is not None and not run.replied:
+            try:
+                run.request.unanswered(run, error_name, error_value)
+            except Exception:
+                log.exception("telling a kernel client of notebook %s failed", self.notebook_id)
         if not self.runs.busy:
             self._kernel.set_busy(False)
 
@@ -380,6 +387,7 @@ class CellRunner:
         if msg_type == "execute_reply":
             if run is not None:
                 run.reply = content
+                run.replied = True
                 run.reply_done()
         elif msg_type == "input_request":
             if run is not None and run.cell_id is None:

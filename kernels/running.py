@@ -24,11 +24,11 @@ from crdt.room import Room
 from crdt.rooms import RoomManager
 
 from .errors import KernelError, KernelUnavailable, NoSuchKernel
-from .channels import Send
 from .execution import KERNEL_STATES, ExecutionSink, Executor, KernelState
 from .outputs import NotebookWriter
-from .relay import MessageWatcher
 from .pool import KernelOwner, KernelPool, KernelSpecInfo, ManagedKernel
+from .relay import MessageWatcher
+from .runs import ClientRequest
 
 log = logging.getLogger(__name__)
 
@@ -267,12 +267,14 @@ class NotebookKernels:
         """The ids of the notebooks whose kernel is running (started, not shut down)."""
         return list(self._sessions)
 
-    def run_code(self, notebook_id: str, code: str, username: str, send: Send) -> str:
+    def run_code(
+        self, notebook_id: str, code: str, username: str, request: ClientRequest
+    ) -> str:
         """Queue code a kernel client sent, as ``username``; see :meth:`Executor.run_code`.
 
         Raises NoSuchKernel if the notebook has no running kernel.
         """
-        return self._existing(notebook_id).executor.run_code(code, username, send)
+        return self._existing(notebook_id).executor.run_code(code, username, request)
 
     def send_request(
         self, notebook_id: str, channel: Literal["shell", "stdin"], msg: dict[str, Any]

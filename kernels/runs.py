@@ -13,9 +13,10 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from .channels import Send
+from jupyter_client.asynchronous.client import AsyncKernelClient
+
 from .outputs import CellOutputs
 
 FinalStatus = Literal["ok", "error", "interrupted", "aborted"]
@@ -26,12 +27,23 @@ class Batch:
     """The cells of one run request; an error stops the rest of them."""
 
 
+class ClientRequest(Protocol):
+    """A kernel client's ``execute_request``: the run of code that has no cell."""
+
+    def send(self, client: AsyncKernelClient) -> str:
+        """Send the request as the client made it, on ``client``; return its msg_id."""
+
+    def unanswered(self, run: Run, error_name: str | None, error_value: str | None) -> None:
+        """``run`` ended without the kernel's ``execute_reply`` (aborted before it was
+        sent, the kernel died, or interrupted before its code started): tell the client."""
+
+
 @dataclass(eq=False)
 class Run:
     """One cell's run: queued, then running, then idle with a final ``status``.
 
     A run of code sent by a kernel client has no cell (``cell_id`` None) and
-    its own ``send``, which sends the client's ``execute_request`` as it came.
+    its ``request``, which sends the client's ``execute_request`` as it came.
     """
 
     id: str
@@ -50,7 +62,9 @@ class Run:
     idle: bool = False
     output_seen: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
-    send: Send | None = None
+    request: ClientRequest | None = None
+    replied: bool = False
+    """Whether the kernel's ``execute_reply`` came."""
 
     def entry(self, code: str | None) -> dict[str, Any]:
         """The cell's ``executions`` entry; ``code`` produced the outputs it shows."""
@@ -162,4 +176,4 @@ class RunQueue:
         return queued or self._last_finished.get(cell_id)
 
 
-__all__ = ["Batch", "FinalStatus", "InputRequest", "Run", "RunQueue"]
+__all__ = ["Batch", "ClientRequest", "FinalStatus", "InputRequest", "Run", "RunQueue"]

@@ -42,8 +42,10 @@ class KernelClient:
         assert ws.subprotocol == (V1 if v1 else None)
         return cls(ws, v1)
 
-    async def send(self, channel: str, msg_type: str, content: dict[str, Any]) -> str:
-        msg_id = uuid.uuid4().hex
+    async def send(
+        self, channel: str, msg_type: str, content: dict[str, Any], msg_id: str | None = None
+    ) -> str:
+        msg_id = msg_id or uuid.uuid4().hex
         header = {
             "msg_id": msg_id,
             "msg_type": msg_type,
@@ -246,3 +248,67 @@ async def test_interrupt_through_the_jupyter_api(server: Server) -> None:
     await server.services.execution_log.barrier()
     rows = (await history(server, notebook_id))["executions"]
     assert [r["status"] for r in rows if r["cell_id"] is None] == ["interrupted"]
+
+
+async def test_kernel_client_answers_its_own_input_request(server: Server) -> None:
+    notebook_id, kernel_id = await running_kernel(server)
+    client = await KernelClient.connect(server, kernel_id, server.token("bob"), v1=False)
+    try:
+        msg_id = await client.send(
+            "shell",
+            "execute_request",
+            {"code": "print(input('name? ') * 2)", "silent": False, "allow_stdin": True},
+        )
+        with anyio.fail_after(TIMEOUT):
+            while True:
+                asked = await client.receive()
+                if asked["header"]["msg_type"] == "input_request":
+                    break
+        assert asked["channel"] == "stdin" and asked["content"]["prompt"] == "name? "
+        assert asked["parent_header"]["msg_id"] == msg_id
+        await client.send("stdin", "input_reply", {"value": "ab"})
+        got = await client.answers(msg_id, "execute_reply")
+        streams = "".join(m["content"]["text"] for m in got if m["header"]["msg_type"] == "stream")
+        assert streams == "abab\n"
+        # The same msg_id again is refused: its answers could not be told apart.
+        await client.send("shell", "execute_request", {"code": "1"}, msg_id=msg_id)
+        with anyio.fail_after(TIMEOUT):
+            refused = await client.receive()
+        assert refused["header"]["msg_type"] == "execute_reply"
+        assert refused["content"]["status"] == "error"
+        assert refused["content"]["ename"] == "BadRequest"
+    finally:
+        await client.ws.close()
+    await server.services.execution_log.barrier()
+    rows = (await history(server, notebook_id))["executions"]
+    free = [(r["username"], r["code"], r["status"]) for r in rows if r["cell_id"] is None]
+    assert free == [("bob", "print(input('name? ') * 2)", "ok")]
+
+
+async def test_restart_answers_the_clients_run_it_aborted(server: Server) -> None:
+    notebook_id, kernel_id = await running_kernel(server)
+    client = await KernelClient.connect(server, kernel_id, server.token("alice"), v1=True)
+    try:
+        msg_id = await client.send("shell", "execute_request", {"code": "import time; time.sleep(60)"})
+        with anyio.fail_after(TIMEOUT):
+            while (await client.receive())["header"]["msg_type"] != "execute_input":
+                pass
+        assert (await server.api("POST", f"/jupyter/api/kernels/{kernel_id}/restart", user="vic")).code == 403
+        restarted = await server.api("POST", f"/jupyter/api/kernels/{kernel_id}/restart", user="bob")
+        assert restarted.code == 200, restarted.body
+        assert json.loads(restarted.body)["execution_state"] == "idle"
+        # The kernel that would have answered is gone: the server answers for it.
+        got = await client.answers(msg_id, "execute_reply")
+        reply = next(m for m in got if m["header"]["msg_type"] == "execute_reply")
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["status"] == "aborted"
+        # The socket still works on the new process.
+        again = await client.send("shell", "execute_request", {"code": "print('back')"})
+        streams = [m["content"]["text"] for m in await client.answers(again, "execute_reply")
+                   if m["header"]["msg_type"] == "stream"]
+        assert streams == ["back\n"]
+    finally:
+        await client.ws.close()
+    await server.services.execution_log.barrier()
+    rows = (await history(server, notebook_id, order="oldest"))["executions"]
+    assert [r["status"] for r in rows if r["cell_id"] is None] == ["aborted", "ok"]

@@ -29,6 +29,7 @@ from auth.identity import Credentials, IdentityProvider, User
 from auth.permissions import Action
 from kernels.relay import KernelMessage
 from kernels.running import NotebookKernels
+from kernels.runs import Run
 
 from ...access import Authorizer
 from ...errors import WS_GOING_AWAY, WS_INVALID_DATA, close_reason, http_status, ws_close_code
@@ -327,13 +328,29 @@ class KernelChannelsHandler(websocket.WebSocketHandler):
         # The role may have changed since the socket opened.
         await self.authorizer.require(self.user, Action.RUN, notebook_id=self.notebook_id)
         msg_id = msg["header"]["msg_id"]
+        if msg_id in self._mine:  # two runs under one msg_id could not be told apart
+            self._reply_error("shell", msg, "BadRequest", "this msg_id was used already")
+            return
         self._track(msg_id)
+        self.kernels.run_code(self.notebook_id, code, self.user.name, ExecuteRequest(self, msg))
 
-        def send(client: AsyncKernelClient) -> str:
-            client.shell_channel.send(msg)
-            return str(msg_id)
-
-        self.kernels.run_code(self.notebook_id, code, self.user.name, send)
+    def unanswered(
+        self, msg: dict[str, Any], run: Run, error_name: str | None, error_value: str | None
+    ) -> None:
+        """The kernel will not answer the client's execute_request: answer it here."""
+        if error_name:
+            content: dict[str, Any] = {
+                "status": "error",
+                "ename": error_name,
+                "evalue": error_value or "",
+                "traceback": [],
+            }
+        else:
+            content = {"status": "aborted"}
+        content["execution_count"] = None
+        self._send_own("shell", msg, "execute_reply", content)
+        if not run.idle:
+            self._send_own("iopub", msg, "status", {"execution_state": "idle"})
 
     def _track(self, msg_id: str) -> None:
         self._mine[msg_id] = None
@@ -343,6 +360,13 @@ class KernelChannelsHandler(websocket.WebSocketHandler):
     def _reply_error(self, channel: str, msg: dict[str, Any], ename: str, evalue: str) -> None:
         """Answer a request the server does not pass on: its reply, status "error"."""
         msg_type = str(msg["header"]["msg_type"]).removesuffix("_request") + "_reply"
+        content = {"status": "error", "ename": ename, "evalue": evalue, "traceback": []}
+        self._send_own(channel, msg, msg_type, content)
+
+    def _send_own(
+        self, channel: str, parent: dict[str, Any], msg_type: str, content: dict[str, Any]
+    ) -> None:
+        """Send the client a message of the server's own, answering ``parent``."""
         header = {
             "msg_id": uuid.uuid4().hex,
             "msg_type": msg_type,
@@ -351,8 +375,7 @@ class KernelChannelsHandler(websocket.WebSocketHandler):
             "date": iso(time.time()),
             "version": "5.3",
         }
-        content = {"status": "error", "ename": ename, "evalue": evalue, "traceback": []}
-        parts = [json.dumps(p).encode() for p in (header, msg["header"], {}, content)]
+        parts = [json.dumps(p).encode() for p in (header, parent["header"], {}, content)]
         self._write(channel, parts)
 
     # ---- the MessageWatcher protocol --------------------------------------------------
@@ -383,6 +406,21 @@ class KernelChannelsHandler(websocket.WebSocketHandler):
         if self._stop_watching is not None:
             self._stop_watching()
             self._stop_watching = None
+
+
+class ExecuteRequest:
+    """A client's ``execute_request``, as the executor runs it (a ``ClientRequest``)."""
+
+    def __init__(self, socket: KernelChannelsHandler, msg: dict[str, Any]) -> None:
+        self.socket = socket
+        self.msg = msg
+
+    def send(self, client: AsyncKernelClient) -> str:
+        client.shell_channel.send(self.msg)
+        return str(self.msg["header"]["msg_id"])
+
+    def unanswered(self, run: Run, error_name: str | None, error_value: str | None) -> None:
+        self.socket.unanswered(self.msg, run, error_name, error_value)
 
 
 def refusal(msg_type: str, path: str) -> str:
