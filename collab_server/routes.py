@@ -243,6 +243,7 @@ def make_app(
                 "kernels": services.kernels,
                 "identity": identity,
                 "authorizer": authorizer,
+                "live": services.live,
                 "allowed_origins": frozenset(o.lower().rstrip("/") for o in allowed_origins),
                 "session_days": session_days,
             },

@@ -312,3 +312,15 @@ async def test_restart_answers_the_clients_run_it_aborted(server: Server) -> Non
     await server.services.execution_log.barrier()
     rows = (await history(server, notebook_id, order="oldest"))["executions"]
     assert [r["status"] for r in rows if r["cell_id"] is None] == ["aborted", "ok"]
+
+
+async def test_socket_closes_when_its_user_may_no_longer_run_code(server: Server) -> None:
+    notebook_id, kernel_id = await running_kernel(server)
+    client = await KernelClient.connect(server, kernel_id, server.token("bob"), v1=True)
+    try:
+        await server.share(notebook_id, "bob", "viewer")
+        with anyio.fail_after(TIMEOUT), pytest.raises(websockets.ConnectionClosed) as closed:
+            await client.receive()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+    finally:
+        await client.ws.close()

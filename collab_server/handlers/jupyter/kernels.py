@@ -32,7 +32,16 @@ from kernels.running import NotebookKernels
 from kernels.runs import Run
 
 from ...access import Authorizer
-from ...errors import WS_GOING_AWAY, WS_INVALID_DATA, close_reason, http_status, ws_close_code
+from ...errors import (
+    WS_FORBIDDEN,
+    WS_GOING_AWAY,
+    WS_INVALID_DATA,
+    WS_UNAUTHORIZED,
+    close_reason,
+    http_status,
+    ws_close_code,
+)
+from ...live import LiveSockets
 from ..base import credentials
 from ..kernels import KernelAPIHandler
 from ..room import request_origin
@@ -166,12 +175,15 @@ class KernelChannelsHandler(websocket.WebSocketHandler):
 
     The client gets the kernel's iopub, shell and stdin messages whose parent
     is one of its own requests, not those of other clients or of cell runs.
-    A malformed frame closes the socket (1007); the kernel's end closes it (1001).
+    A malformed frame closes the socket (1007); the kernel's end closes it
+    (1001); losing the right to run code in the notebook closes it (4403,
+    4401 for a revoked token or ended session), checked as ``live`` asks.
     """
 
     kernels: NotebookKernels
     identity: IdentityProvider
     authorizer: Authorizer
+    live: LiveSockets
     allowed_origins: frozenset[str]
     session_days: float
     user: User
@@ -181,12 +193,14 @@ class KernelChannelsHandler(websocket.WebSocketHandler):
         kernels: NotebookKernels,
         identity: IdentityProvider,
         authorizer: Authorizer,
+        live: LiveSockets,
         allowed_origins: frozenset[str],
         session_days: float,
     ) -> None:
         self.kernels = kernels
         self.identity = identity
         self.authorizer = authorizer
+        self.live = live
         self.allowed_origins = allowed_origins
         self.session_days = session_days
         self.notebook_id = ""
@@ -263,6 +277,7 @@ class KernelChannelsHandler(websocket.WebSocketHandler):
 
     def open(self, *args: str, **kwargs: str) -> None:
         self.set_nodelay(True)
+        self.live.add(self)
         try:
             self._stop_watching = self.kernels.watch(self.notebook_id, self)
         except Exception as e:
@@ -401,8 +416,24 @@ class KernelChannelsHandler(websocket.WebSocketHandler):
         except websocket.WebSocketClosedError:
             self._closed = True
 
+    async def reauthorize(self) -> None:
+        """Check who this is and that they may still run code here; close the socket if not."""
+        if self._closed or self._credentials is None:
+            return
+        user = await self.identity.identify(self._credentials)
+        if user is None or user.id != self.user.id:
+            self.close(WS_UNAUTHORIZED, "logged out or token revoked")
+            return
+        try:
+            await self.authorizer.require(user, Action.RUN, notebook_id=self.notebook_id)
+        except Exception as e:
+            if http_status(e) is None:
+                raise
+            self.close(WS_FORBIDDEN, "you may no longer run code in this notebook")
+
     def on_close(self) -> None:
         self._closed = True
+        self.live.discard(self)
         if self._stop_watching is not None:
             self._stop_watching()
             self._stop_watching = None
