@@ -324,3 +324,36 @@ async def test_socket_closes_when_its_user_may_no_longer_run_code(server: Server
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
     finally:
         await client.ws.close()
+
+
+@pytest.mark.parametrize(
+    "v1, frame",
+    [
+        (True, b"\x01\x00"),  # too short
+        (True, struct.pack("<Q", 3) + b"\x00" * 24),  # too few offsets
+        (True, '{"channel": "shell"}'),  # text on the binary protocol
+        (False, "not json"),
+        (False, '{"channel": "nowhere", "header": {"msg_id": "1", "msg_type": "x"}}'),
+        (False, b"\x00\x00\x00\x01"),  # binary on the JSON protocol
+    ],
+)
+async def test_malformed_frames_close_only_that_socket(
+    server: Server, v1: bool, frame: str | bytes
+) -> None:
+    notebook_id, kernel_id = await running_kernel(server)
+    bad = await KernelClient.connect(server, kernel_id, server.token("alice"), v1)
+    good = await KernelClient.connect(server, kernel_id, server.token("bob"), v1=True)
+    try:
+        await bad.ws.send(frame)
+        with anyio.fail_after(TIMEOUT), pytest.raises(websockets.ConnectionClosed) as closed:
+            await bad.receive()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+        info = await good.send("shell", "kernel_info_request", {})
+        assert any(
+            m["header"]["msg_type"] == "kernel_info_reply"
+            for m in await good.answers(info, "kernel_info_reply")
+        )
+    finally:
+        await bad.ws.close()
+        await good.ws.close()
+    assert server.services.kernels.status(notebook_id) is not None
