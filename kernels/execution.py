@@ -56,6 +56,10 @@ Semantics
   or noticed here when the kernel stops answering and its handle says it
   is not alive) gives every running and queued cell an error output
   ("KernelDied"), logs them "aborted", and restarts the kernel.
+* Code a kernel client sent (:meth:`Executor.run_code`, the Jupyter kernel
+  channels WebSocket) queues with the cells and runs in turn, is logged with
+  no cell id, and writes nothing into the document: the kernel's messages go
+  to that client's :class:`~kernels.relay.MessageWatcher` only.
 * Output is batched: at most one document transaction per ``flush_interval``
   (50 ms) while a cell streams, besides the start and end of each cell.
 
