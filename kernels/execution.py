@@ -431,7 +431,7 @@ class Executor:
         parent_id = msg["parent_header"].get("msg_id")
         client = self._channels.client
         for watcher in self._watchers:
-            if client is not None and watcher.wants(parent_id):
+            if client is not None and watcher.wants(msg["msg_type"], parent_id):
                 watcher.deliver(from_reply(client.session, msg))
 
     def _on_iopub(self, message: IopubMessage) -> None:
@@ -445,7 +445,7 @@ class Executor:
                 self._results.schedule()
         self._runner.on_iopub(message)
         for watcher in self._watchers:
-            if watcher.wants(message.parent_id):
+            if watcher.wants(message.msg_type, message.parent_id):
                 watcher.deliver(from_iopub(message))
 
     # ---- helpers ------------------------------------------------------------------------

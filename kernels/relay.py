@@ -1,8 +1,9 @@
 """Kernel messages handed to a kernel client connected through the server (a relay).
 
 A :class:`MessageWatcher` (the Jupyter kernel channels WebSocket) sees the
-kernel's messages that answer its own requests: the executor hands it every
-iopub, shell and stdin message whose parent msg_id it ``wants``, as a
+kernel's messages it ``wants`` (those answering its own requests, and the
+kernel's busy/idle status): the executor hands it each such iopub, shell
+and stdin message as a
 :class:`KernelMessage` whose parts are still packed JSON (iopub frames go on
 as they came from the kernel). Everything runs on the executor's event loop.
 """
@@ -35,8 +36,8 @@ class KernelMessage:
 class MessageWatcher(Protocol):
     """A kernel client of the server; ``deliver`` must not block and not raise."""
 
-    def wants(self, parent_id: str | None) -> bool:
-        """Whether the message answering ``parent_id`` is for this client."""
+    def wants(self, msg_type: str, parent_id: str | None) -> bool:
+        """Whether a message of ``msg_type`` answering ``parent_id`` is for this client."""
 
     def deliver(self, message: KernelMessage) -> None: ...
 

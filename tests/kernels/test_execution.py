@@ -785,7 +785,7 @@ class ClientSocket:
         self.done.set()
 
     # MessageWatcher
-    def wants(self, parent_id: str | None) -> bool:
+    def wants(self, msg_type: str, parent_id: str | None) -> bool:
         return parent_id == self.msg_id
 
     def deliver(self, message: Any) -> None:

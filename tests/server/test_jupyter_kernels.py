@@ -99,6 +99,7 @@ class KernelClient:
                 and any(
                     m["header"]["msg_type"] == "status"
                     and m["content"]["execution_state"] == "idle"
+                    and m["parent_header"].get("msg_id") == msg_id
                     for m in got
                 )
             ):
@@ -147,7 +148,11 @@ async def test_kernel_client_runs_code_logged_as_its_user(server: Server, v1: bo
              "allow_stdin": False, "stop_on_error": True},
         )
         got = await client.answers(msg_id, "execute_reply")
-        assert all(m["parent_header"]["msg_id"] == msg_id for m in got)
+        assert all(
+            m["parent_header"]["msg_id"] == msg_id
+            for m in got
+            if m["header"]["msg_type"] != "status"
+        )
         types = [(m["channel"], m["header"]["msg_type"]) for m in got]
         assert ("iopub", "execute_input") in types
         streams = [m["content"] for m in got if m["header"]["msg_type"] == "stream"]
@@ -166,6 +171,8 @@ async def test_kernel_client_runs_code_logged_as_its_user(server: Server, v1: bo
         shutdown_id = await client.send("control", "shutdown_request", {"restart": False})
         with anyio.fail_after(TIMEOUT):
             refused = await client.receive()
+            while refused["header"]["msg_type"] == "status":
+                refused = await client.receive()
         assert refused["parent_header"]["msg_id"] == shutdown_id
         assert refused["header"]["msg_type"] == "shutdown_reply"
         assert refused["content"]["status"] == "error" and "notebook" in refused["content"]["evalue"]
@@ -221,6 +228,15 @@ async def test_kernels_rest_model_and_who_may_connect(server: Server) -> None:
     client = await KernelClient.connect(server, kernel_id, server.token("bob"), v1=True)
     try:
         await wait_until(lambda: server.services.kernels.status(notebook_id)["connections"] == 1)  # type: ignore[index]
+        # Alice runs a cell: bob's client sees the kernel busy, then idle, and nothing else.
+        assert (await run(server, notebook_id, ["x"], "alice")).code == 202
+        states = []
+        with anyio.fail_after(TIMEOUT):
+            while states[-1:] != ["idle"]:
+                msg = await client.receive()
+                assert msg["header"]["msg_type"] == "status", msg
+                states.append(msg["content"]["execution_state"])
+        assert states == ["busy", "idle"]
     finally:
         await client.ws.close()
 
@@ -274,6 +290,8 @@ async def test_kernel_client_answers_its_own_input_request(server: Server) -> No
         await client.send("shell", "execute_request", {"code": "1"}, msg_id=msg_id)
         with anyio.fail_after(TIMEOUT):
             refused = await client.receive()
+            while refused["header"]["msg_type"] == "status":
+                refused = await client.receive()
         assert refused["header"]["msg_type"] == "execute_reply"
         assert refused["content"]["status"] == "error"
         assert refused["content"]["ename"] == "BadRequest"

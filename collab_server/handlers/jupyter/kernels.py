@@ -174,7 +174,8 @@ class KernelChannelsHandler(websocket.WebSocketHandler):
       (comm messages, stray replies) are dropped and logged.
 
     The client gets the kernel's iopub, shell and stdin messages whose parent
-    is one of its own requests, not those of other clients or of cell runs.
+    is one of its own requests, not those of other clients or of cell runs,
+    except the kernel's busy/idle ``status``, which every client gets.
     A malformed frame closes the socket (1007); the kernel's end closes it
     (1001); losing the right to run code in the notebook closes it (4403,
     4401 for a revoked token or ended session), checked as ``live`` asks.
@@ -395,8 +396,10 @@ class KernelChannelsHandler(websocket.WebSocketHandler):
 
     # ---- the MessageWatcher protocol --------------------------------------------------
 
-    def wants(self, parent_id: str | None) -> bool:
-        return parent_id is not None and parent_id in self._mine
+    def wants(self, msg_type: str, parent_id: str | None) -> bool:
+        """Answers to its own requests, and every busy/idle status (the kernel is shared:
+        a client shows it busy while someone else's cell runs, as Jupyter Server's would)."""
+        return msg_type == "status" or (parent_id is not None and parent_id in self._mine)
 
     def deliver(self, message: KernelMessage) -> None:
         if message.msg_type == "input_request":
