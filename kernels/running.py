@@ -252,9 +252,16 @@ class NotebookKernels:
             "busy": session.executor.busy,
             "runs_as": kernel.identity.user,
             "network": kernel.network,
-            "last_activity": time.time() - (time.monotonic() - kernel.last_activity),
-            "connections": session.executor.connections,
         }
+
+    def activity(self, notebook_id: str) -> tuple[float, int] | None:
+        """When the notebook's kernel was last used (epoch seconds) and how many kernel
+        clients watch it; None if it has no kernel."""
+        session = self._sessions.get(notebook_id)
+        if session is None:
+            return None
+        last = time.time() - (time.monotonic() - session.kernel.kernel.last_activity)
+        return last, session.executor.connections
 
     def notebook_of_kernel(self, kernel_id: str) -> str | None:
         """The notebook whose running kernel has id ``kernel_id``, or None."""

@@ -227,7 +227,7 @@ async def test_kernels_rest_model_and_who_may_connect(server: Server) -> None:
 
     client = await KernelClient.connect(server, kernel_id, server.token("bob"), v1=True)
     try:
-        await wait_until(lambda: server.services.kernels.status(notebook_id)["connections"] == 1)  # type: ignore[index]
+        await wait_until(lambda: server.services.kernels.activity(notebook_id)[1] == 1)  # type: ignore[index]
         # Alice runs a cell: bob's client sees the kernel busy, then idle, and nothing else.
         assert (await run(server, notebook_id, ["x"], "alice")).code == 202
         states = []

@@ -72,14 +72,17 @@ def iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
-def kernel_model(status: dict[str, Any]) -> dict[str, Any]:
-    """Jupyter's model of a kernel, from :meth:`NotebookKernels.status`."""
+def kernel_model(kernels: NotebookKernels, notebook_id: str) -> dict[str, Any] | None:
+    """Jupyter's model of the notebook's kernel, or None if it has none."""
+    status, activity = kernels.status(notebook_id), kernels.activity(notebook_id)
+    if status is None or activity is None:
+        return None
     return {
         "id": status["id"],
         "name": status["name"],
-        "last_activity": iso(status["last_activity"]),
+        "last_activity": iso(activity[0]),
         "execution_state": status["status"],
-        "connections": status["connections"],
+        "connections": activity[1],
     }
 
 
@@ -103,10 +106,10 @@ class JupyterKernelsAPIHandler(KernelAPIHandler):
         return notebook_id
 
     def model_of(self, kernel_id: str, notebook_id: str) -> dict[str, Any]:
-        status = self.kernels.status(notebook_id)
-        if status is None or status["id"] != kernel_id:
+        model = kernel_model(self.kernels, notebook_id)
+        if model is None or model["id"] != kernel_id:
             raise web.HTTPError(404, f"no kernel {kernel_id}")
-        return kernel_model(status)
+        return model
 
 
 class JupyterKernelsHandler(JupyterKernelsAPIHandler):
@@ -117,9 +120,9 @@ class JupyterKernelsHandler(JupyterKernelsAPIHandler):
         visible = await self.authorizer.allowed_notebooks(self.user, Action.VIEW, running)
         models = []
         for notebook_id in sorted(visible):
-            status = self.kernels.status(notebook_id)
-            if status is not None:
-                models.append(kernel_model(status))
+            model = kernel_model(self.kernels, notebook_id)
+            if model is not None:
+                models.append(model)
         self.write_json(models)
 
     async def post(self) -> None:
@@ -150,8 +153,7 @@ class JupyterKernelActionHandler(JupyterKernelsAPIHandler):
             return
         notebook_id = await self.notebook_of(kernel_id, Action.RESTART)
         await self.kernels.restart(notebook_id, self.user.name)
-        status = self.kernels.status(notebook_id)
-        self.write_json(None if status is None else kernel_model(status))
+        self.write_json(kernel_model(self.kernels, notebook_id))
 
 
 class KernelChannelsHandler(websocket.WebSocketHandler):
