@@ -18,6 +18,7 @@ from .handlers import admin, app, kernels, login, notebooks, ops, pages, presenc
 from .handlers import files as file_downloads
 from .handlers import trash
 from .handlers.jupyter import contents as jupyter_contents
+from .handlers.jupyter import kernels as jupyter_kernels
 from .handlers.jupyter import server as jupyter_server
 from .handlers.jupyter import sessions as jupyter_sessions
 from .logs import log_request
@@ -29,6 +30,7 @@ ROOM_ID = r"(?P<room_id>[0-9a-f]{32})"
 NOTEBOOK_ID = r"(?P<notebook_id>[0-9a-f]{32})"
 PATH = r"(?P<path>(?:/.*)?)"
 NAME = r"(?P<name>[^/]+)"
+KERNEL_ID = r"(?P<kernel_id>[0-9a-f-]{36})"
 HERE = Path(__file__).parent
 
 
@@ -247,6 +249,26 @@ def make_app(
                 "max_send_buffer": max_send_buffer,
                 "session_days": session_days,
                 "closes": closes,
+            },
+        ),
+        # Jupyter Server API: kernels
+        (r"/jupyter/api/kernels", jupyter_kernels.JupyterKernelsHandler, running),
+        (rf"/jupyter/api/kernels/{KERNEL_ID}", jupyter_kernels.JupyterKernelHandler, running),
+        (
+            rf"/jupyter/api/kernels/{KERNEL_ID}/(?P<action>interrupt|restart)",
+            jupyter_kernels.JupyterKernelActionHandler,
+            running,
+        ),
+        (
+            rf"/jupyter/api/kernels/{KERNEL_ID}/channels",
+            jupyter_kernels.KernelChannelsHandler,
+            {
+                "kernels": services.kernels,
+                "identity": identity,
+                "authorizer": authorizer,
+                "live": services.live,
+                "allowed_origins": frozenset(o.lower().rstrip("/") for o in allowed_origins),
+                "session_days": session_days,
             },
         ),
     ]

@@ -37,7 +37,7 @@ class KernelChannels:
     """One kernel client's channels, read into ``on_iopub`` and ``on_reply``.
 
     ``on_reply`` gets shell and stdin messages (``execute_reply``,
-    ``input_request``, ...) but not the replies in ``OWN_REPLIES``. A callback that
+    ``input_request``, ...) but not the replies to :meth:`ask` and :meth:`probe`. A callback that
     raises is logged and reading goes on; a message that cannot be decoded
     is logged and dropped. A closed socket ends its reader (see
     :attr:`readers_ok`). ``attach`` replaces the client (after a restart);
@@ -116,6 +116,10 @@ class KernelChannels:
         finally:
             self._waiting.pop(msg_id, None)
 
+    def note_asked(self, msg_id: str) -> None:
+        """A request sent for someone else that is not a run either (see :meth:`asked`)."""
+        self._asked.append(msg_id)
+
     def asked(self, parent_id: str | None) -> bool:
         """Whether a message answers one of this object's own recent requests (its status
         busy/idle says the kernel was completing a name, not running a cell)."""
@@ -176,9 +180,9 @@ class KernelChannels:
                 log.exception("handling %s %s failed", channel_name, msg.get("msg_type"))
 
     def _dispatch(self, msg: dict[str, Any]) -> None:
-        if msg["msg_type"] in OWN_REPLIES:
-            future = self._waiting.get(msg["parent_header"].get("msg_id"))
-            if future is not None and not future.done():
+        future = self._waiting.get(msg["parent_header"].get("msg_id"))
+        if msg["msg_type"] in OWN_REPLIES and future is not None:
+            if not future.done():
                 future.set_result(msg["content"])
             return
         self._on_reply(msg)

@@ -56,6 +56,10 @@ Semantics
   or noticed here when the kernel stops answering and its handle says it
   is not alive) gives every running and queued cell an error output
   ("KernelDied"), logs them "aborted", and restarts the kernel.
+* Code a kernel client sent (:meth:`Executor.run_code`, the Jupyter kernel
+  channels WebSocket) queues with the cells and runs in turn, is logged with
+  no cell id, and writes nothing into the document: the kernel's messages go
+  to that client's :class:`~kernels.relay.MessageWatcher` only.
 * Output is batched: at most one document transaction per ``flush_interval``
   (50 ms) while a cell streams, besides the start and end of each cell.
 
@@ -67,7 +71,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Literal, Self
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
@@ -82,9 +86,10 @@ from .errors import (
 )
 from .log import summarize_outputs
 from .outputs import IopubMessage
+from .relay import MessageWatcher, from_iopub, from_reply
 from .results import RunWriter, Summarize
 from .runner import CellRunner, ExecutionSink, KernelHandle
-from .runs import FinalStatus, RunQueue
+from .runs import ClientRequest, FinalStatus, RunQueue
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +169,7 @@ class Executor:
         self._shut_down = False
         self._closing = False
         self._closed = asyncio.Event()
+        self._watchers: list[MessageWatcher] = []
 
     @property
     def max_output_bytes(self) -> int:
@@ -207,6 +213,9 @@ class Executor:
         finally:
             self._results.close()
             self._closed.set()
+            for watcher in list(self._watchers):
+                watcher.kernel_closed()
+            self._watchers.clear()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -240,6 +249,52 @@ class Executor:
         if self._kernel_state == "dead":
             raise KernelUnavailable("the kernel is not running; restart it")
         return self._runner.queue(cell_ids, username, self.notebook_path)
+
+    def run_code(self, code: str, username: str, request: ClientRequest) -> str:
+        """Queue code a kernel client sent (FIFO with the cells); return its execution id.
+
+        ``request`` sends the client's ``execute_request`` on the kernel
+        client when its turn comes; the kernel's answers go to the watcher
+        that wants its msg_id (and ``request.unanswered`` says when none will). Nothing is written into the
+        document; the execution is recorded with no cell id.
+        Raises KernelUnavailable as :meth:`run_cells` does.
+        """
+        self._check_open()
+        if self._kernel_state == "dead":
+            raise KernelUnavailable("the kernel is not running; restart it")
+        return self._runner.queue_code(code, username, self.notebook_path, request)
+
+    def send_request(self, channel: Literal["shell", "stdin"], msg: dict[str, Any]) -> None:
+        """Send a kernel client's request (not an execute_request) to the kernel as it is.
+
+        Its busy/idle status does not change the notebook's kernel status.
+        Raises KernelUnavailable unless the kernel is idle or busy.
+        """
+        self._check_open()
+        client = self._channels.client
+        if self._kernel_state not in ("idle", "busy") or client is None:
+            raise KernelUnavailable(f"the kernel is {self._kernel_state}")
+        if channel == "shell":
+            self._channels.note_asked(str(msg["header"]["msg_id"]))
+            client.shell_channel.send(msg)
+        else:
+            client.stdin_channel.send(msg)
+
+    def watch(self, watcher: MessageWatcher) -> Callable[[], None]:
+        """Hand ``watcher`` the kernel's messages it wants; returns the function that stops it."""
+        self._check_open()
+        self._watchers.append(watcher)
+
+        def stop() -> None:
+            if watcher in self._watchers:
+                self._watchers.remove(watcher)
+
+        return stop
+
+    @property
+    def connections(self) -> int:
+        """How many kernel clients watch this kernel (Jupyter's ``connections``)."""
+        return len(self._watchers)
 
     async def interrupt(self, username: str) -> None:
         """Interrupt the running cell (it ends "interrupted"; the rest of its request is aborted)."""
@@ -373,6 +428,11 @@ class Executor:
 
     def _on_reply(self, msg: dict[str, Any]) -> None:
         self._runner.on_reply(msg)
+        parent_id = msg["parent_header"].get("msg_id")
+        client = self._channels.client
+        for watcher in self._watchers:
+            if client is not None and watcher.wants(msg["msg_type"], parent_id):
+                watcher.deliver(from_reply(client.session, msg))
 
     def _on_iopub(self, message: IopubMessage) -> None:
         # A completion or help request makes the kernel busy for a moment too: that is
@@ -384,6 +444,9 @@ class Executor:
                 self._set_kernel(state, self._kernel_message, self._kernel_by, flush=False)
                 self._results.schedule()
         self._runner.on_iopub(message)
+        for watcher in self._watchers:
+            if watcher.wants(message.msg_type, message.parent_id):
+                watcher.deliver(from_iopub(message))
 
     # ---- helpers ------------------------------------------------------------------------
 

@@ -98,6 +98,8 @@ class IopubMessage:
     parent_id: str | None
     content: memoryview
     session: Session
+    wire: tuple[memoryview, ...] = ()
+    """The header, parent header, metadata and content frames, then the buffers."""
 
     def parse(self) -> dict[str, Any]:
         content: dict[str, Any] = self.session.unpack(bytes(self.content))
@@ -127,7 +129,10 @@ async def decode_iopub(session: Session, frames: Sequence[zmq.Frame]) -> IopubMe
             raise ValueError("invalid message signature")
     header_dict = session.unpack(bytes(header))
     parent_dict = session.unpack(bytes(parent))
-    return IopubMessage(str(header_dict["msg_type"]), parent_dict.get("msg_id"), content, session)
+    wire = tuple(parts[delimiter + 2 :])
+    return IopubMessage(
+        str(header_dict["msg_type"]), parent_dict.get("msg_id"), content, session, wire
+    )
 
 
 # ---- pending operations -------------------------------------------------------------

@@ -87,22 +87,23 @@ class RunWriter:
 
     def start_outputs(self, run: Run) -> None:
         """Give the cell a fresh outputs writer, clearing what it shows."""
-        old = self._cells.get(run.cell_id)
+        cell_id = cell_of(run)
+        old = self._cells.get(cell_id)
         if old is not None:
             self._writer.discard_outputs(old)
             self._by_msg = {k: v for k, v in self._by_msg.items() if v is not old}
-        outputs = CellOutputs(run.cell_id, run.id, self.max_output_bytes)
+        outputs = CellOutputs(cell_id, run.id, self.max_output_bytes)
         outputs.clear()
         run.outputs = outputs
-        self._cells[run.cell_id] = outputs
+        self._cells[cell_id] = outputs
         self._writer.set_outputs(outputs)
-        self._produced_by[run.cell_id] = run.code
+        self._produced_by[cell_id] = run.code
 
     def running(self, run: Run, msg_id: str) -> None:
         """``run`` was sent as ``msg_id``: its outputs arrive with that parent."""
         assert run.outputs is not None
         self._by_msg[msg_id] = run.outputs
-        self._writer.set_cell(run.cell_id, execution_state="running", execution_count=None)
+        self._writer.set_cell(cell_of(run), execution_state="running", execution_count=None)
 
     def stop_outputs(self, run: Run) -> None:
         """Later output messages of ``run`` are ignored."""
@@ -121,7 +122,7 @@ class RunWriter:
         """Mark a run's cell idle with its count (only if it started)."""
         if run.outputs is not None:
             self._writer.set_cell(
-                run.cell_id, execution_state="idle", execution_count=execution_count
+                cell_of(run), execution_state="idle", execution_count=execution_count
             )
 
     def document_outputs(self, cell_id: str) -> list[dict[str, Any]] | None:
@@ -213,4 +214,13 @@ def _whole_floats_as_ints(value: Any) -> Any:
     return value
 
 
-__all__ = ["RunWriter", "Summarize"]
+
+
+def cell_of(run: Run) -> str:
+    """The cell ``run`` writes into; ValueError for a kernel client's code (it has none)."""
+    if run.cell_id is None:
+        raise ValueError(f"execution {run.id} runs a kernel client's code: it has no cell")
+    return run.cell_id
+
+
+__all__ = ["RunWriter", "Summarize", "cell_of"]

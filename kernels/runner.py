@@ -23,7 +23,7 @@ from .channels import KernelChannels
 from .errors import UnknownInputRequest
 from .outputs import IopubMessage
 from .results import RunWriter
-from .runs import Batch, FinalStatus, InputRequest, Run, RunQueue
+from .runs import Batch, ClientRequest, FinalStatus, InputRequest, Run, RunQueue
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +156,33 @@ class CellRunner:
             )
             runs.append(Run(execution_id, cell_id, code, username, batch, now))
         self.runs.add(runs)
-        for run in runs:
-            self._publish(run.cell_id)
+        for cell_id in cell_ids:
+            self._publish(cell_id)
         self.results.flush()
         return [run.id for run in runs]
+
+    def queue_code(
+        self, code: str, username: str, notebook_path: str, request: ClientRequest
+    ) -> str:
+        """Queue code a kernel client sent, for ``username``; return its execution id.
+
+        It runs in turn with the cells, is recorded with no cell id, and
+        writes nothing into the document: ``request`` sends the client's own
+        request, so the kernel's messages answer it.
+        """
+        now = time.time()
+        execution_id = self._sink.record_queued(
+            notebook_id=self.notebook_id,
+            notebook_path=notebook_path,
+            cell_id=None,
+            code=code,
+            username=username,
+            kernelspec=self._kernel.kernel_name,
+            kernel_id=self._kernel.id,
+            queued_at=now,
+        )
+        self.runs.add([Run(execution_id, None, code, username, Batch(), now, request=request)])
+        return execution_id
 
     def input_requester(self, execution_id: str) -> str:
         """Who ran the execution waiting on ``input()``: the one person who may answer it.
@@ -206,19 +229,24 @@ class CellRunner:
         assert client is not None
         self.runs.start(run)
         assert run.started_at is not None
-        self.results.start_outputs(run)
+        if run.cell_id is not None:
+            self.results.start_outputs(run)
         self._record(self._sink.record_started, run.id, run.started_at, self._kernel.id)
         self._kernel.set_busy(True)
-        msg_id = str(
-            client.execute(
-                run.code, silent=False, store_history=True, allow_stdin=True, stop_on_error=False
+        if run.request is not None:
+            msg_id = run.request.send(client)
+        else:
+            msg_id = str(
+                client.execute(
+                    run.code, silent=False, store_history=True, allow_stdin=True, stop_on_error=False
+                )
             )
-        )
         run.msg_id = msg_id
         self._runs_by_msg[msg_id] = run
-        self.results.running(run, msg_id)
-        self._publish(run.cell_id)
-        self.results.flush()
+        if run.cell_id is not None:
+            self.results.running(run, msg_id)
+            self._publish(run.cell_id)
+            self.results.flush()
         await self._wait(run)
         if run.status is not None:  # aborted meanwhile
             return
@@ -263,7 +291,8 @@ class CellRunner:
                 if self.interrupted is run:
                     # Say so in the cell, as the traceback the kernel did not send would.
                     evalue = "interrupted before it started"
-                    self.results.add_error(run, "KeyboardInterrupt", evalue)
+                    if run.cell_id is not None:
+                        self.results.add_error(run, "KeyboardInterrupt", evalue)
                     run.reply = {"status": "error", "ename": "KeyboardInterrupt", "evalue": evalue}
                 else:
                     run.reply = {"status": "aborted"}
@@ -289,12 +318,17 @@ class CellRunner:
         request = self._inputs.pop(run.id, None)
         if request is not None:
             self.results.input_answered(request, None)
-        self.results.finished(run, execution_count)
-        self._publish(run.cell_id)
-        if flush or run.outputs is not None:
-            self.results.flush()  # the outputs and their summary are read from the document
-        outputs = self.results.document_outputs(run.cell_id) if run.outputs is not None else None
-        summary = None if outputs is None else self.results.summarize(run.cell_id, outputs)
+        outputs: list[dict[str, Any]] | None = None
+        summary: Mapping[str, Any] | None = None
+        if run.cell_id is not None:
+            self.results.finished(run, execution_count)
+            self._publish(run.cell_id)
+            if flush or run.outputs is not None:
+                self.results.flush()  # the outputs and their summary are read from the document
+            if run.outputs is not None:
+                outputs = self.results.document_outputs(run.cell_id)
+            if outputs is not None:
+                summary = self.results.summarize(run.cell_id, outputs)
         self._record(
             self._sink.record_finished,
             run.id,
@@ -306,14 +340,20 @@ class CellRunner:
             summary,
             outputs,
         )
+        if run.request is not None and not run.replied:
+            try:
+                run.request.unanswered(run, error_name, error_value)
+            except Exception:
+                log.exception("telling a kernel client of notebook %s failed", self.notebook_id)
         if not self.runs.busy:
             self._kernel.set_busy(False)
 
     def _abort(self, run: Run, ename: str | None = None, evalue: str = "") -> None:
         """End ``run`` as "aborted", with an error output when ``ename`` is given."""
-        self.results.stop_outputs(run)
-        if ename is not None:
-            self.results.add_error(run, ename, evalue)
+        if run.cell_id is not None:
+            self.results.stop_outputs(run)
+            if ename is not None:
+                self.results.add_error(run, ename, evalue)
         self._finish(run, "aborted", None, ename, evalue or None, flush=False)
 
     def _abort_batch(self, batch: Batch) -> None:
@@ -347,8 +387,11 @@ class CellRunner:
         if msg_type == "execute_reply":
             if run is not None:
                 run.reply = content
+                run.replied = True
                 run.reply_done()
         elif msg_type == "input_request":
+            if run is not None and run.cell_id is None:
+                return  # the kernel client that sent the code answers it
             if run is None:
                 log.warning(
                     "input requested by an unknown execution in notebook %s", self.notebook_id

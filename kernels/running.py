@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from pycrdt import Map
@@ -26,6 +27,8 @@ from .errors import KernelError, KernelUnavailable, NoSuchKernel
 from .execution import KERNEL_STATES, ExecutionSink, Executor, KernelState
 from .outputs import NotebookWriter
 from .pool import KernelOwner, KernelPool, KernelSpecInfo, ManagedKernel
+from .relay import MessageWatcher
+from .runs import ClientRequest
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +268,49 @@ class NotebookKernels:
             "runs_as": kernel.identity.user,
             "network": kernel.network,
         }
+
+    def activity(self, notebook_id: str) -> tuple[float, int] | None:
+        """When the notebook's kernel was last used (epoch seconds) and how many kernel
+        clients watch it; None if it has no kernel."""
+        session = self._sessions.get(notebook_id)
+        if session is None:
+            return None
+        last = time.time() - (time.monotonic() - session.kernel.kernel.last_activity)
+        return last, session.executor.connections
+
+    def notebook_of_kernel(self, kernel_id: str) -> str | None:
+        """The notebook whose running kernel has id ``kernel_id``, or None."""
+        for notebook_id, session in self._sessions.items():
+            if session.kernel.id == kernel_id:
+                return notebook_id
+        return None
+
+    def notebooks_with_kernels(self) -> list[str]:
+        """The ids of the notebooks whose kernel is running (started, not shut down)."""
+        return list(self._sessions)
+
+    def run_code(
+        self, notebook_id: str, code: str, username: str, request: ClientRequest
+    ) -> str:
+        """Queue code a kernel client sent, as ``username``; see :meth:`Executor.run_code`.
+
+        Raises NoSuchKernel if the notebook has no running kernel.
+        """
+        return self._existing(notebook_id).executor.run_code(code, username, request)
+
+    def send_request(
+        self, notebook_id: str, channel: Literal["shell", "stdin"], msg: dict[str, Any]
+    ) -> None:
+        """Send a kernel client's request as it is; see :meth:`Executor.send_request`."""
+        self._existing(notebook_id).executor.send_request(channel, msg)
+
+    def watch(self, notebook_id: str, watcher: MessageWatcher) -> Callable[[], None]:
+        """Relay the kernel's messages ``watcher`` wants; returns the function that stops it.
+
+        The watcher's ``kernel_closed`` is called when the notebook's kernel
+        ends. Raises NoSuchKernel if the notebook has no running kernel.
+        """
+        return self._existing(notebook_id).executor.watch(watcher)
 
     def states(self) -> dict[KernelState, int]:
         """How many notebooks' kernels are in each state (every state listed, zeros too).

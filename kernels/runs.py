@@ -13,7 +13,9 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+
+from jupyter_client.asynchronous.client import AsyncKernelClient
 
 from .outputs import CellOutputs
 
@@ -25,12 +27,27 @@ class Batch:
     """The cells of one run request; an error stops the rest of them."""
 
 
+class ClientRequest(Protocol):
+    """A kernel client's ``execute_request``: the run of code that has no cell."""
+
+    def send(self, client: AsyncKernelClient) -> str:
+        """Send the request as the client made it, on ``client``; return its msg_id."""
+
+    def unanswered(self, run: Run, error_name: str | None, error_value: str | None) -> None:
+        """``run`` ended without the kernel's ``execute_reply`` (aborted before it was
+        sent, the kernel died, or interrupted before its code started): tell the client."""
+
+
 @dataclass(eq=False)
 class Run:
-    """One cell's run: queued, then running, then idle with a final ``status``."""
+    """One cell's run: queued, then running, then idle with a final ``status``.
+
+    A run of code sent by a kernel client has no cell (``cell_id`` None) and
+    its ``request``, which sends the client's ``execute_request`` as it came.
+    """
 
     id: str
-    cell_id: str
+    cell_id: str | None
     code: str
     username: str
     batch: Batch
@@ -45,6 +62,9 @@ class Run:
     idle: bool = False
     output_seen: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    request: ClientRequest | None = None
+    replied: bool = False
+    """Whether the kernel's ``execute_reply`` came."""
 
     def entry(self, code: str | None) -> dict[str, Any]:
         """The cell's ``executions`` entry; ``code`` produced the outputs it shows."""
@@ -132,7 +152,8 @@ class RunQueue:
         run.done.set()
         if self.running is run:
             self.running = None
-        self._last_finished[run.cell_id] = run
+        if run.cell_id is not None:
+            self._last_finished[run.cell_id] = run
 
     def drop_batch(self, batch: Batch) -> list[Run]:
         """Remove the queued runs of ``batch`` and return them (to be ended by the caller)."""
@@ -155,4 +176,4 @@ class RunQueue:
         return queued or self._last_finished.get(cell_id)
 
 
-__all__ = ["Batch", "FinalStatus", "InputRequest", "Run", "RunQueue"]
+__all__ = ["Batch", "ClientRequest", "FinalStatus", "InputRequest", "Run", "RunQueue"]

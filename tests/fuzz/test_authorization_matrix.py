@@ -555,6 +555,48 @@ async def _jupyter_end_session(ctx: Context, role: str) -> Request:
     return Request("DELETE", session_url(ctx))
 
 
+async def _kernel_id(ctx: Context) -> str:
+    await ctx.kernel_running()
+    status = ctx.server.services.kernels.status(ctx.notebook_id)
+    assert status is not None
+    return str(status["id"])
+
+
+@row("GET /jupyter/api/kernels", "200 200 200 200 200 200")
+async def _jupyter_kernels(ctx: Context, role: str) -> Request:
+    return Request("GET", "/jupyter/api/kernels")
+
+
+@row("POST /jupyter/api/kernels", "403 403 403 403 403 403")
+async def _jupyter_start_kernel(ctx: Context, role: str) -> Request:
+    return Request("POST", "/jupyter/api/kernels", {"name": "python3"})
+
+
+@row("GET /jupyter/api/kernels/<kernel id>", "404 200 200 200 200 200")
+async def _jupyter_kernel(ctx: Context, role: str) -> Request:
+    return Request("GET", f"/jupyter/api/kernels/{await _kernel_id(ctx)}")
+
+
+@row("DELETE /jupyter/api/kernels/<kernel id>", "404 403 403 403 403 403")
+async def _jupyter_delete_kernel(ctx: Context, role: str) -> Request:
+    return Request("DELETE", f"/jupyter/api/kernels/{await _kernel_id(ctx)}")
+
+
+@row("POST /jupyter/api/kernels/<kernel id>/interrupt", "404 403 204 204 204 403")
+async def _jupyter_interrupt(ctx: Context, role: str) -> Request:
+    return Request("POST", f"/jupyter/api/kernels/{await _kernel_id(ctx)}/interrupt")
+
+
+@row("POST /jupyter/api/kernels/<kernel id>/restart", "404 403 200 200 200 403")
+async def _jupyter_restart(ctx: Context, role: str) -> Request:
+    return Request("POST", f"/jupyter/api/kernels/{await _kernel_id(ctx)}/restart")
+
+
+@row("WS /jupyter/api/kernels/<kernel id>/channels", "404 403 101 101 101 403")
+async def _jupyter_channels(ctx: Context, role: str) -> Request:
+    return Request("WS", f"/jupyter/api/kernels/{await _kernel_id(ctx)}/channels")
+
+
 # ---- running it ------------------------------------------------------------------------------
 
 

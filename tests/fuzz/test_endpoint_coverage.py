@@ -73,6 +73,7 @@ def concrete(endpoint: str) -> tuple[str, str]:
     path = re.sub(r"<(?:share id|link id)>", "7", path)
     path = path.replace("<session id>", "01234567-89ab-cdef-0123-456789abcdef")
     path = path.replace("<trash id>", "0123456789abcdef0123456789abcdef")
+    path = path.replace("<kernel id>", "01234567-89ab-cdef-0123-456789abcdef")
     path = re.sub(r"<(?:folder|path)>", "alice/sub", path)
     path = re.sub(r"<[a-z ]+>", "sam", path)
     return ("GET" if method == "WS" else method), path
@@ -100,6 +101,8 @@ async def test_every_endpoint_is_in_the_matrix(server: Server) -> None:
     assert len(documented) == len(set(documented)), "an endpoint is listed twice in the README"
     assert "ws://HOST:PORT/api/rooms/<notebook id>" in README.read_text()
     documented.append("WS /api/rooms/<notebook id>")
+    assert "ws://HOST:PORT/jupyter/api/kernels/<kernel id>/channels" in README.read_text()
+    documented.append("WS /jupyter/api/kernels/<kernel id>/channels")
     assert sorted(documented) == sorted(MATRIX), (
         f"in the README but not the matrix: {sorted(set(documented) - set(MATRIX))}; "
         f"in the matrix but not the README: {sorted(set(MATRIX) - set(documented))}"

@@ -8,6 +8,7 @@ that kill, restart or shut the kernel down start their own.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import statistics
@@ -33,6 +34,7 @@ from kernels.execution import (
     UnknownCell,
     UnknownInputRequest,
 )
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -754,5 +756,73 @@ async def test_a_previous_servers_leftovers_are_reset(shared_kernel: ManagerKern
         assert len(view.inputs) == 0
         assert view.cell("c")["execution_state"] == "idle"
         assert view.kernel.get("status") == "idle"
+    assert_no_tasks_left()
+    view.assert_valid()
+
+
+# ---- code a kernel client sent -----------------------------------------------------------
+
+
+class ClientSocket:
+    """A kernel client's side: its execute_request, and the messages relayed to it."""
+
+    def __init__(self, code: str) -> None:
+        self.msg_id = uuid.uuid4().hex
+        self.code = code
+        self.got: list[Any] = []
+        self.done = asyncio.Event()
+        self.unanswered_with: tuple[str | None, str | None] | None = None
+
+    # ClientRequest
+    def send(self, client: Any) -> str:
+        msg = client.session.msg("execute_request", {"code": self.code, "silent": False})
+        msg["header"]["msg_id"] = msg["msg_id"] = self.msg_id
+        client.shell_channel.send(msg)
+        return self.msg_id
+
+    def unanswered(self, run: Any, error_name: str | None, error_value: str | None) -> None:
+        self.unanswered_with = (error_name, error_value)
+        self.done.set()
+
+    # MessageWatcher
+    def wants(self, msg_type: str, parent_id: str | None) -> bool:
+        return parent_id == self.msg_id
+
+    def deliver(self, message: Any) -> None:
+        self.got.append(message)
+        if message.msg_type == "execute_reply":
+            self.done.set()
+
+    def kernel_closed(self) -> None:
+        pass
+
+
+async def test_client_code_runs_in_turn_logged_without_a_cell(shared_kernel: ManagerKernel) -> None:
+    notebook = make_notebook(code("a", "import time\ntime.sleep(0.3)\nprint('cell')"))
+    view, sink = View(notebook), RecordingSink()
+    async with executor(notebook, shared_kernel, sink) as ex:
+        client = ClientSocket("print('free')")
+        stop = ex.watch(client)
+        assert ex.connections == 1
+        (cell_run,) = ex.run_cells(["a"], "alice")
+        free_run = ex.run_code(client.code, "bob", client)
+        async with asyncio.timeout(TIMEOUT):
+            await client.done.wait()
+        await wait_until(lambda: free_run in sink.finished, timeout=TIMEOUT)  # idle came too
+        await view.wait(lambda: view.idle("a"))
+        stop()
+        assert ex.connections == 0
+    assert sink.started_ids == [cell_run, free_run]  # FIFO with the cells
+    assert sink.queued[free_run]["cell_id"] is None
+    assert sink.queued[free_run]["code"] == "print('free')"
+    assert sink.queued[free_run]["username"] == "bob"
+    assert sink.finished[free_run]["status"] == "ok" and client.unanswered_with is None
+    streams = [m for m in client.got if m.msg_type == "stream"]
+    assert len(streams) == 1 and streams[0].channel == "iopub"
+    assert json.loads(bytes(streams[0].parts[3]))["text"] == "free\n"
+    assert {m.parent_id for m in client.got} == {client.msg_id}
+    # The document shows only the cell's run.
+    assert view.texts("a") == [("stdout", "cell\n")]
+    assert list(view.executions.keys()) == ["a"]
     assert_no_tasks_left()
     view.assert_valid()
