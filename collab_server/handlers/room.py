@@ -44,6 +44,7 @@ from ..errors import (
 )
 from ..live import LiveSockets
 from .base import credentials
+from .sockets import GuardedWebSocket
 
 # Presence colours, picked by a hash of the user name (readable on white and dark).
 COLORS = (
@@ -66,9 +67,6 @@ def presence_identity(user: User, role: Role) -> dict[str, Any]:
         "role": role.label,
     }
 
-
-def request_origin(handler: websocket.WebSocketHandler) -> str:
-    return f"{handler.request.protocol}://{handler.request.host}".lower()
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +94,7 @@ def binary_frame(message: bytes) -> bytes:
     return frame
 
 
-class RoomHandler(websocket.WebSocketHandler):
+class RoomHandler(GuardedWebSocket):
     """One client of a room; implements :class:`crdt.channel.Connection`."""
 
     rooms: RoomManager
@@ -193,35 +191,6 @@ class RoomHandler(websocket.WebSocketHandler):
         if not headers.get("Sec-WebSocket-Key"):
             return 400, "Missing/Invalid WebSocket headers"
         return None
-
-    def _origin_allowed(self, origin: str | None) -> bool:
-        """Exact match against the allowlist and this server's own origin; no prefixes."""
-        if not origin:
-            return False
-        origin = origin.lower()
-        return origin == request_origin(self) or origin in self.allowed_origins
-
-    def check_origin(self, origin: str) -> bool:
-        """Tokens are not ambient credentials, so any page may use one; sessions may not."""
-        assert self._credentials is not None
-        return self._credentials.presents_token or self._origin_allowed(origin)
-
-    def _refuse(self, status: int, message: str) -> None:
-        log.info("refused WebSocket %s: %d %s", self.request.path, status, message)
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        if status == 401:
-            self.set_header("WWW-Authenticate", 'token realm="collab-server"')
-        self.finish({"status": status, "error": self._reason, "message": message})
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Errors before the upgrade (a plain GET, another method) in the API's JSON shape."""
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        message = self._reason
-        exc_info = kwargs.get("exc_info")
-        if exc_info is not None and isinstance(exc_info[1], web.HTTPError) and exc_info[1].log_message:
-            message = exc_info[1].log_message % exc_info[1].args
-        self.finish({"status": status_code, "error": self._reason, "message": message})
 
     # ---- the Connection protocol --------------------------------------------------
 

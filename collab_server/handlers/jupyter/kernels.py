@@ -44,7 +44,7 @@ from ...errors import (
 from ...live import LiveSockets
 from ..base import credentials
 from ..kernels import KernelAPIHandler
-from ..room import request_origin
+from ..sockets import GuardedWebSocket
 from .wire import V1_PROTOCOL, BadFrame, from_v1, parse_legacy, parse_message, to_legacy, to_v1
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ class JupyterKernelActionHandler(JupyterKernelsAPIHandler):
         self.write_json(kernel_model(self.kernels, notebook_id))
 
 
-class KernelChannelsHandler(websocket.WebSocketHandler):
+class KernelChannelsHandler(GuardedWebSocket):
     """``WS /jupyter/api/kernels/<id>/channels``: a Jupyter kernel client on a notebook's kernel.
 
     Before the upgrade: who it is (token header, ``?token=`` or session),
@@ -250,31 +250,9 @@ class KernelChannelsHandler(websocket.WebSocketHandler):
             return
         await super().get(*args, **kwargs)
 
-    def _origin_allowed(self, origin: str | None) -> bool:
-        if not origin:
-            return False
-        origin = origin.lower()
-        return origin == request_origin(self) or origin in self.allowed_origins
-
-    def check_origin(self, origin: str) -> bool:
-        assert self._credentials is not None
-        return self._credentials.presents_token or self._origin_allowed(origin)
-
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         self.v1 = V1_PROTOCOL in subprotocols
         return V1_PROTOCOL if self.v1 else None
-
-    def _refuse(self, status: int, message: str) -> None:
-        log.info("refused WebSocket %s: %d %s", self.request.path, status, message)
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        if status == 401:
-            self.set_header("WWW-Authenticate", 'token realm="collab-server"')
-        self.finish({"status": status, "error": self._reason, "message": message})
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish({"status": status_code, "error": self._reason, "message": self._reason})
 
     # ---- the socket -------------------------------------------------------------------
 
