@@ -36,7 +36,6 @@ from ..errors import (
     WS_CLIENT_TOO_SLOW,
     WS_FORBIDDEN,
     WS_RELOAD_REQUIRED,
-    WS_UNAUTHORIZED,
     WS_UNSUPPORTED_DATA,
     close_reason,
     http_status,
@@ -149,48 +148,19 @@ class RoomHandler(GuardedWebSocket):
                 raise web.HTTPError(401, "authentication required")
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        presented = credentials(self, allow_query_token=True, session_days=self.session_days)
-        user = await self.identity.identify(presented)
+        user = await self.authenticate()
         if user is None:
-            self._refuse(401, "authentication required")
             return
-        self.user = user
-        self._credentials = presented
-        if not presented.presents_token and not self._origin_allowed(
-            self.request.headers.get("Origin")
-        ):
-            self._refuse(403, "cross-origin WebSocket refused")
+        granted = await self.authorized(Action.VIEW, kwargs["room_id"])
+        if granted is None:
             return
-        try:
-            granted = await self.authorizer.require(user, Action.VIEW, notebook_id=kwargs["room_id"])
-            self.role, self._path = granted.role, granted.path
-        except Exception as e:
-            status = http_status(e)
-            if status is None:
-                raise
-            self._refuse(status, str(e))
-            return
+        self.role, self._path = granted.role, granted.path
         self._presence = presence_identity(user, self.role)
-        problem = self._handshake_problem()
+        problem = self.handshake_problem()
         if problem is not None:
             self._refuse(*problem)
             return
         await super().get(*args, **kwargs)
-
-    def _handshake_problem(self) -> tuple[int, str] | None:
-        """Tornado's own handshake checks, answered in the API's JSON shape."""
-        headers = self.request.headers
-        if headers.get("Upgrade", "").lower() != "websocket":
-            return 400, 'Can "Upgrade" only to "WebSocket".'
-        connection = [v.strip().lower() for v in headers.get("Connection", "").split(",")]
-        if "upgrade" not in connection:
-            return 400, '"Connection" must be "Upgrade".'
-        if headers.get("Sec-WebSocket-Version") not in ("7", "8", "13"):
-            self.set_header("Sec-WebSocket-Version", "7, 8, 13")
-            return 426, "unsupported WebSocket version (use 13)"
-        if not headers.get("Sec-WebSocket-Key"):
-            return 400, "Missing/Invalid WebSocket headers"
-        return None
 
     # ---- the Connection protocol --------------------------------------------------
 
@@ -210,9 +180,8 @@ class RoomHandler(GuardedWebSocket):
         """Check who this is and their role again; close or downgrade the socket."""
         if self._closed or self._credentials is None:
             return
-        user = await self.identity.identify(self._credentials)
-        if user is None or user.id != self.user.id:
-            self.close(WS_UNAUTHORIZED, "logged out or token revoked")
+        user = await self.still_the_same_user()
+        if user is None:
             return
         try:
             granted = await self.authorizer.require(

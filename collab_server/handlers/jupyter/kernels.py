@@ -36,7 +36,6 @@ from ...errors import (
     WS_FORBIDDEN,
     WS_GOING_AWAY,
     WS_INVALID_DATA,
-    WS_UNAUTHORIZED,
     close_reason,
     http_status,
     ws_close_code,
@@ -220,33 +219,21 @@ class KernelChannelsHandler(GuardedWebSocket):
         """Only GET (the upgrade) is served here."""
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        presented = credentials(self, allow_query_token=True, session_days=self.session_days)
-        user = await self.identity.identify(presented)
+        user = await self.authenticate()
         if user is None:
-            self._refuse(401, "authentication required")
-            return
-        self.user, self._credentials = user, presented
-        if not presented.presents_token and not self._origin_allowed(
-            self.request.headers.get("Origin")
-        ):
-            self._refuse(403, "cross-origin WebSocket refused")
             return
         notebook_id = self.kernels.notebook_of_kernel(kwargs["kernel_id"])
         if notebook_id is None:
             self._refuse(404, f"no kernel {kwargs['kernel_id']}")
             return
-        try:
-            await self.authorizer.require(user, Action.VIEW, notebook_id=notebook_id)
-            await self.authorizer.require(user, Action.RUN, notebook_id=notebook_id)
-        except Exception as e:
-            status = http_status(e)
-            if status is None:
-                raise
-            self._refuse(status, str(e))
-            return
+        # VIEW first: who may not know the notebook gets 404, a viewer then 403.
+        for action in (Action.VIEW, Action.RUN):
+            if await self.authorized(action, notebook_id) is None:
+                return
         self.notebook_id = notebook_id
-        if self.request.headers.get("Upgrade", "").lower() != "websocket":
-            self._refuse(400, 'Can "Upgrade" only to "WebSocket".')
+        problem = self.handshake_problem()
+        if problem is not None:
+            self._refuse(*problem)
             return
         await super().get(*args, **kwargs)
 
@@ -403,9 +390,8 @@ class KernelChannelsHandler(GuardedWebSocket):
         """Check who this is and that they may still run code here; close the socket if not."""
         if self._closed or self._credentials is None:
             return
-        user = await self.identity.identify(self._credentials)
-        if user is None or user.id != self.user.id:
-            self.close(WS_UNAUTHORIZED, "logged out or token revoked")
+        user = await self.still_the_same_user()
+        if user is None:
             return
         try:
             await self.authorizer.require(user, Action.RUN, notebook_id=self.notebook_id)
