@@ -112,6 +112,11 @@ def owner_name(path: str) -> str:
     return path.strip("/").split("/", 1)[0]
 
 
+def renaming(old_path: str, new_path: str) -> Action:
+    """What changing ``old_path`` to ``new_path`` is: a RENAME in its folder, else a MOVE."""
+    return Action.RENAME if old_path.rpartition("/")[0] == new_path.rpartition("/")[0] else Action.MOVE
+
+
 @dataclass(frozen=True, slots=True)
 class Resource:
     """What an action is done to, with the facts the rules need.

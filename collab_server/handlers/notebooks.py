@@ -17,7 +17,7 @@ from typing import Any
 from tornado import web
 
 from auth.identity import IdentityProvider
-from auth.permissions import Action
+from auth.permissions import Action, renaming
 from crdt.contents import ContentsManager, Entry
 
 from ..access import Authorizer
@@ -113,8 +113,7 @@ class ContentsHandler(FilesHandler):
         if not isinstance(new_path, str):
             raise web.HTTPError(400, 'give the new path as {"path": "..."}')
         old_path, new_path = api_path(path), api_path(new_path)
-        same_folder = old_path.rpartition("/")[0] == new_path.rpartition("/")[0]
-        action = Action.RENAME if same_folder else Action.MOVE
+        action = renaming(old_path, new_path)
         await self.authorizer.require(self.user, action, path=old_path, target=new_path)
         self.write_json(entry_json(await self.notebooks.rename(old_path, new_path)))
 

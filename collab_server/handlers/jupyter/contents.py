@@ -32,7 +32,7 @@ from urllib.parse import quote
 from tornado import web
 
 from auth.identity import User
-from auth.permissions import Action, Role
+from auth.permissions import Action, Role, renaming
 from crdt.contents import NOTEBOOK_SUFFIX, Entry
 from crdt.errors import AlreadyExists, NotebookNotFound
 from crdt.notebook_io import parse_notebook
@@ -311,8 +311,7 @@ class ContentsHandler(JupyterFilesHandler):
         if not isinstance(new_path, str):
             raise web.HTTPError(400, 'give the new path as {"path": "..."}')
         old_path, new_path = api_path(path), api_path(new_path)
-        same_folder = old_path.rpartition("/")[0] == new_path.rpartition("/")[0]
-        action = Action.RENAME if same_folder else Action.MOVE
+        action = renaming(old_path, new_path)
         await self.authorizer.require(self.user, action, path=old_path, target=new_path)
         self.write_json(model(await self.notebooks.rename(old_path, new_path), True))
 
