@@ -90,6 +90,8 @@ async def test_shift_tab_shows_help_and_tab_at_a_line_start_indents(
     await page.keyboard.press("Shift+Tab")
     tooltip = page.get_by_test_id("inspect-tooltip")
     await expect(tooltip).to_contain_text("Return the number of items", timeout=KERNEL_TIMEOUT)
+    # On the page, not inside the cell, which clips what overflows it: the whole help shows.
+    assert await tooltip.evaluate("el => el.closest('[data-testid=cell]') === null")
     await page.keyboard.press("Escape")
     await expect(tooltip).to_have_count(0)
     await expect(editor(page, "a")).to_be_focused()

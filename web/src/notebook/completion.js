@@ -11,7 +11,7 @@
 // popup or tooltip (the notebook's Escape asks it first).
 import { autocompletion, acceptCompletion, closeCompletion, completionStatus, startCompletion } from "@codemirror/autocomplete";
 import { Prec, StateEffect, StateField } from "@codemirror/state";
-import { EditorView, keymap, showTooltip } from "@codemirror/view";
+import { EditorView, keymap, showTooltip, tooltips } from "@codemirror/view";
 import { indentLess, indentMore } from "@codemirror/commands";
 import { h } from "../lib/dom.js";
 
@@ -156,6 +156,8 @@ export function kernelHelp(help) {
     // before arrows and Enter act on it (CodeMirror's guards popups that open as you type).
     autocompletion({ override: [source], activateOnTyping: false, interactionDelay: 0, icons: true }),
     helpField,
+    // Cells clip what overflows them (content-visibility): tooltips go on the page instead.
+    tooltips({ parent: document.body }),
     Prec.high(keymap.of([
       {
         key: "Tab",
